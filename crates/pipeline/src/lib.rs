@@ -1,0 +1,112 @@
+//! What every message passes through before it is stored or queued (DESIGN.md "Message path").
+//!
+//! Every entry point (SMTP MX, submission, IMAP APPEND, webmail) builds a [`MessageContext`]
+//! and asks [`Pipeline::check`] for a [`Verdict`]; a rule written once applies to all.
+//! The policy is a list read top to bottom: the first check that rejects or quarantines wins;
+//! headers that accepting checks add are collected in order.
+
+use async_trait::async_trait;
+use congvu_core::{Reply, Verdict};
+use congvu_wire::mime::MessageIndex;
+use std::net::IpAddr;
+
+pub mod checks;
+
+/// Where a message entered the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// SMTP on port 25 from another mail system.
+    Mx,
+    /// Authenticated submission (587/465).
+    Submission,
+    /// IMAP APPEND by the mailbox owner.
+    Append,
+    /// Sent from webmail.
+    Webmail,
+}
+
+/// Everything a check may look at. The raw bytes include the trace headers already added.
+#[derive(Debug)]
+pub struct MessageContext<'a> {
+    pub source: Source,
+    pub remote_ip: Option<IpAddr>,
+    pub helo: Option<&'a str>,
+    /// Envelope sender; empty for a null reverse-path (bounces).
+    pub mail_from: &'a str,
+    pub rcpt_to: &'a [String],
+    /// The authenticated login, if any.
+    pub authenticated: Option<&'a str>,
+    pub raw: &'a [u8],
+    pub index: &'a MessageIndex,
+}
+
+/// One check's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to say.
+    Pass,
+    /// Accept, adding these header lines (each ending in CRLF) on top of the message.
+    AddHeaders(Vec<String>),
+    Reject(Reply),
+    Quarantine(String),
+    /// File into Junk, with these headers.
+    Junk(Vec<String>),
+}
+
+#[async_trait]
+pub trait Check: Send + Sync {
+    /// A short name for logs and per-stage metrics ("hop-count", "antivirus").
+    fn name(&self) -> &'static str;
+    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome;
+}
+
+/// The ordered list of checks.
+pub struct Pipeline {
+    checks: Vec<Box<dyn Check>>,
+}
+
+impl Pipeline {
+    pub fn new(checks: Vec<Box<dyn Check>>) -> Self {
+        Pipeline { checks }
+    }
+
+    /// The checks that apply with no configuration: the ones every mail system needs.
+    pub fn standard() -> Self {
+        Pipeline::new(vec![
+            Box::new(checks::HopCount::default()),
+            Box::new(checks::HeaderSanity),
+        ])
+    }
+
+    pub fn check_names(&self) -> Vec<&'static str> {
+        self.checks.iter().map(|c| c.name()).collect()
+    }
+
+    pub async fn check(&self, ctx: &MessageContext<'_>) -> Verdict {
+        let mut add_headers = Vec::new();
+        let mut junk = false;
+        for check in &self.checks {
+            match check.on_data(ctx).await {
+                Outcome::Pass => {}
+                Outcome::AddHeaders(h) => add_headers.extend(h),
+                Outcome::Junk(h) => {
+                    junk = true;
+                    add_headers.extend(h);
+                }
+                Outcome::Reject(reply) => {
+                    tracing::info!(check = check.name(), code = reply.code, reason = %reply.text, "message rejected");
+                    return Verdict::Reject(reply);
+                }
+                Outcome::Quarantine(reason) => {
+                    tracing::info!(check = check.name(), %reason, "message quarantined");
+                    return Verdict::Quarantine { reason };
+                }
+            }
+        }
+        if junk {
+            Verdict::Junk { add_headers }
+        } else {
+            Verdict::Accept { add_headers }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The mail store: metadata (accounts, folders, the message index, flags) behind [`Store`],
+//! message bodies behind [`BlobStore`], addressed by their BLAKE3 hash and kept once however
+//! many mailboxes hold them.
+//!
+//! Invariants every backend keeps:
+//! - A delivery is visible in full or not at all, and once `deliver`/`append` returns `Ok`
+//!   it is on stable storage (the blob was fsynced by `BlobStore::put` before; the index by
+//!   the commit).
+//! - UIDs in a folder strictly increase and are never reused while UIDVALIDITY stays;
+//!   every change to a message or folder gets a MODSEQ above every earlier one in that folder.
+//! - The store knows no protocol: it speaks of accounts, folders, messages and flags.
+
+use async_trait::async_trait;
+use congvu_core::{Flags, SpecialUse, flags::FlagOp};
+use congvu_wire::mime::MessageIndex;
+use std::sync::Arc;
+
+pub mod blob_fs;
+pub mod sqlite;
+#[doc(hidden)]
+pub mod conformance;
+
+pub type AccountId = i64;
+pub type FolderId = i64;
+pub type Uid = u32;
+pub type ModSeq = u64;
+
+/// The BLAKE3 hash of a blob, as 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobHash(pub String);
+
+impl BlobHash {
+    pub fn of(data: &[u8]) -> BlobHash {
+        BlobHash(blake3::hash(data).to_hex().to_string())
+    }
+}
+
+impl std::fmt::Display for BlobHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// hộp thư cá nhân
+    Person,
+    /// hộp thư cơ quan
+    Unit,
+    /// the Department of Information and Communications' operator
+    Operator,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Person => "person",
+            AccountKind::Unit => "unit",
+            AccountKind::Operator => "operator",
+        }
+    }
+    pub fn from_token(s: &str) -> Option<Self> {
+        [AccountKind::Person, AccountKind::Unit, AccountKind::Operator]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    Active,
+    /// khóa tạm thời: no login, mail still delivered
+    Suspended,
+    /// thu hồi: no login, no delivery, content kept for the retention period
+    Revoked,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Active => "active",
+            AccountState::Suspended => "suspended",
+            AccountState::Revoked => "revoked",
+        }
+    }
+    pub fn from_token(s: &str) -> Option<Self> {
+        [AccountState::Active, AccountState::Suspended, AccountState::Revoked]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    /// Canonical lowercase address.
+    pub address: String,
+    pub display_name: String,
+    /// Argon2id PHC string; never shown to anyone.
+    pub password_hash: String,
+    pub kind: AccountKind,
+    pub state: AccountState,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub address: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub kind: AccountKind,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: FolderId,
+    pub account_id: AccountId,
+    /// Full hierarchical name in UTF-8 with `/` as delimiter ("INBOX", "Công văn/2026").
+    pub name: String,
+    pub special_use: Option<SpecialUse>,
+    pub uidvalidity: u32,
+    pub uidnext: Uid,
+    pub highest_modseq: ModSeq,
+    pub subscribed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderStatus {
+    pub messages: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    pub uidnext: Uid,
+    pub uidvalidity: u32,
+    pub highest_modseq: ModSeq,
+    /// Sum of RFC822.SIZE of the messages (STATUS=SIZE, quotas).
+    pub size: u64,
+}
+
+/// What a session needs to keep its view of a folder: one row per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub uid: Uid,
+    pub modseq: ModSeq,
+    pub flags: Flags,
+    /// INTERNALDATE, seconds since the epoch.
+    pub internal_date: i64,
+    pub size: u64,
+}
+
+/// A message with its parsed index, for FETCH.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    pub summary: MessageSummary,
+    pub blob: BlobHash,
+    pub index: Arc<MessageIndex>,
+}
+
+/// Where a delivered message goes in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderTarget {
+    /// The account's folder with this special use (INBOX for ordinary delivery, Junk for spam).
+    Special(SpecialUse),
+    Id(FolderId),
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub account: AccountId,
+    pub folder: FolderTarget,
+    pub flags: Flags,
+}
+
+/// One message (already in the blob store) for one or many mailboxes: one SMTP transaction,
+/// one APPEND, or one webmail send.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub blob: BlobHash,
+    pub index: Arc<MessageIndex>,
+    pub internal_date: i64,
+    pub targets: Vec<DeliveryTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub account: AccountId,
+    pub folder: FolderId,
+    pub uid: Uid,
+    pub modseq: ModSeq,
+}
+
+/// Changes in a folder after a MODSEQ: what IDLE, NOOP, CONDSTORE and QRESYNC report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderChanges {
+    /// New or changed messages (flags), in UID order.
+    pub changed: Vec<MessageSummary>,
+    /// UIDs expunged after the MODSEQ, ascending.
+    pub expunged: Vec<Uid>,
+    pub highest_modseq: ModSeq,
+    pub uidnext: Uid,
+}
+
+/// A change notification for IDLE and webmail pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderChange {
+    pub account: AccountId,
+    pub folder: FolderId,
+    pub modseq: ModSeq,
+}
+
+/// Which searchable field a text search looks in (RFC 9051 §6.4.4 SUBJECT, FROM, TO, CC, BCC,
+/// BODY; TEXT is headers and body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    Subject,
+    From,
+    To,
+    Cc,
+    Bcc,
+    Body,
+    Text,
+}
+
+/// Result of COPY/MOVE: (source UID, destination UID) pairs for RFC 4315 COPYUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyResult {
+    pub uidvalidity: u32,
+    pub pairs: Vec<(Uid, Uid)>,
+    pub highest_modseq: ModSeq,
+}
+
+/// Metadata: accounts, folders, the message index and flags.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts ----
+    /// Creates the account and its special-use folders in one transaction.
+    async fn create_account(&self, new: NewAccount) -> Result<Account>;
+    async fn account_by_address(&self, address: &str) -> Result<Option<Account>>;
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>>;
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    async fn set_password_hash(&self, id: AccountId, hash: &str) -> Result<()>;
+    async fn set_account_state(&self, id: AccountId, state: AccountState) -> Result<()>;
+
+    // ---- folders ----
+    async fn list_folders(&self, account: AccountId) -> Result<Vec<Folder>>;
+    async fn folder_by_name(&self, account: AccountId, name: &str) -> Result<Option<Folder>>;
+    async fn folder_by_id(&self, folder: FolderId) -> Result<Option<Folder>>;
+    async fn create_folder(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Folder>;
+    /// Deletes the folder and its messages (RFC 9051 §6.3.4); INBOX cannot be deleted.
+    async fn delete_folder(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Renames the folder and its children (RFC 9051 §6.3.6). Renaming INBOX moves its
+    /// messages into a new folder and leaves INBOX empty.
+    async fn rename_folder(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()>;
+    async fn folder_status(&self, folder: FolderId) -> Result<FolderStatus>;
+
+    // ---- writing messages ----
+    /// Indexes one message into every target mailbox, durably, in one transaction shared
+    /// with concurrent deliveries (group commit). The blob must already be in the blob store.
+    async fn deliver(&self, delivery: Delivery) -> Result<Vec<Delivered>>;
+    /// STORE: changes flags of the given UIDs; with `unchanged_since` (RFC 7162 §3.1.3) only
+    /// messages whose MODSEQ is not above it change, the others are returned as failed.
+    async fn store_flags(
+        &self,
+        folder: FolderId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreFlagsResult>;
+    async fn copy_messages(&self, from: FolderId, uids: &[Uid], to: FolderId) -> Result<CopyResult>;
+    /// MOVE (RFC 6851): copy then expunge from the source, atomically.
+    async fn move_messages(&self, from: FolderId, uids: &[Uid], to: FolderId) -> Result<CopyResult>;
+    /// Removes the messages flagged `\Deleted` (only those among `uids` when given, as
+    /// UID EXPUNGE does), records them for QRESYNC, and returns their UIDs ascending.
+    async fn expunge(&self, folder: FolderId, uids: Option<&[Uid]>) -> Result<Vec<Uid>>;
+
+    // ---- reading ----
+    /// Every message of the folder in UID order (the view a SELECT starts from).
+    async fn list_messages(&self, folder: FolderId) -> Result<Vec<MessageSummary>>;
+    /// Full records for the given UIDs (those that exist), in UID order.
+    async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>>;
+    async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
+    /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is
+    /// searched (matching with or without diacritics), otherwise the exact text. Case-insensitive.
+    async fn search_text(&self, folder: FolderId, field: TextField, needle: &str) -> Result<Vec<Uid>>;
+
+    /// Change notifications for IDLE; every committed change to a folder is sent once.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<FolderChange>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreFlagsResult {
+    /// Messages whose flags were changed (or matched), with their new flags and MODSEQ.
+    pub updated: Vec<MessageSummary>,
+    /// UIDs refused because of UNCHANGEDSINCE (RFC 7162 MODIFIED response code).
+    pub modified: Vec<Uid>,
+}
+
+/// Message bodies, addressed by content.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores the bytes durably (fsynced) unless a blob with the same hash is already there,
+    /// and returns the hash.
+    async fn put(&self, data: &[u8]) -> Result<BlobHash>;
+    async fn get(&self, hash: &BlobHash) -> Result<Arc<Vec<u8>>>;
+    /// Total bytes on disk, for reports and the storage-growth test.
+    async fn total_size(&self) -> Result<u64>;
+}
