@@ -10,7 +10,9 @@ use std::fmt;
 pub const MAX_LOCAL_PART: usize = 64;
 pub const MAX_DOMAIN: usize = 255;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Address {
     local: String,
     domain: String,
@@ -45,7 +47,9 @@ impl Address {
         let domain = domain.trim_end_matches('.');
         if domain.is_empty()
             || domain.len() > MAX_DOMAIN
-            || domain.split('.').any(|label| label.is_empty() || label.len() > 63)
+            || domain
+                .split('.')
+                .any(|label| label.is_empty() || label.len() > 63)
         {
             return Err(AddressError::BadDomain);
         }
@@ -96,6 +100,9 @@ mod tests {
         assert_eq!(Address::parse("a@"), Err(AddressError::BadDomain));
         assert_eq!(Address::parse("a@x..vn"), Err(AddressError::BadDomain));
         assert_eq!(Address::parse("a b@x.vn"), Err(AddressError::BadCharacter));
-        assert_eq!(Address::parse(&format!("{}@x.vn", "a".repeat(65))), Err(AddressError::BadLocalPart));
+        assert_eq!(
+            Address::parse(&format!("{}@x.vn", "a".repeat(65))),
+            Err(AddressError::BadLocalPart)
+        );
     }
 }

@@ -15,7 +15,13 @@ pub enum Flag {
 }
 
 impl Flag {
-    pub const ALL: [Flag; 5] = [Flag::Seen, Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Draft];
+    pub const ALL: [Flag; 5] = [
+        Flag::Seen,
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Draft,
+    ];
 
     pub fn bit(self) -> u32 {
         match self {
@@ -38,7 +44,9 @@ impl Flag {
     }
 
     pub fn from_name(name: &str) -> Option<Flag> {
-        Flag::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(name))
+        Flag::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -107,7 +115,11 @@ impl Flags {
     pub fn from_columns(system: u32, keywords: &str) -> Flags {
         Flags {
             system,
-            keywords: keywords.split(' ').filter(|k| !k.is_empty()).map(str::to_string).collect(),
+            keywords: keywords
+                .split(' ')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
         }
     }
 

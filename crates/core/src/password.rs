@@ -22,7 +22,9 @@ pub fn hash_password(password: &str, salt16: &[u8; 16]) -> Result<String, Passwo
 
 /// Checks a password against a stored PHC string; a malformed hash never verifies.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
 }
 
 #[cfg(test)]

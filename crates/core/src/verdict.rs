@@ -11,7 +11,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, enhanced: &'static str, text: impl Into<String>) -> Self {
-        Reply { code, enhanced, text: text.into() }
+        Reply {
+            code,
+            enhanced,
+            text: text.into(),
+        }
     }
 
     pub fn is_permanent(&self) -> bool {

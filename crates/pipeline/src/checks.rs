@@ -28,7 +28,10 @@ impl Check for HopCount {
             Outcome::Reject(Reply::new(
                 554,
                 "5.4.6",
-                format!("Mail loop detected: the message has passed {hops} servers (limit {}).", self.max_hops),
+                format!(
+                    "Mail loop detected: the message has passed {hops} servers (limit {}).",
+                    self.max_hops
+                ),
             ))
         } else {
             Outcome::Pass
@@ -78,7 +81,8 @@ mod tests {
 
     #[test]
     fn counts_received_headers_in_header_section_only() {
-        let raw = b"Received: a\r\nreceived: b\r\n\tcontinued\r\nSubject: x\r\n\r\nReceived: in body\r\n";
+        let raw =
+            b"Received: a\r\nreceived: b\r\n\tcontinued\r\nSubject: x\r\n\r\nReceived: in body\r\n";
         assert_eq!(count_header(raw, b"received"), 2);
     }
 }
