@@ -40,3 +40,54 @@ mod tests {
         assert!(!verify_password("x", "not a hash"));
     }
 }
+
+/// R-POL-1: the rules a new password must meet. Users need 8 characters, administrators 10;
+/// both need lowercase, uppercase, a digit and a special character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordRules {
+    pub min_length: usize,
+}
+
+impl PasswordRules {
+    pub const USER: PasswordRules = PasswordRules { min_length: 8 };
+    pub const ADMIN: PasswordRules = PasswordRules { min_length: 10 };
+
+    /// Every rule the password breaks, as English sentences (empty when it is acceptable).
+    /// Length counts characters, not bytes, so Vietnamese letters count once.
+    pub fn violations(&self, password: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if password.chars().count() < self.min_length {
+            out.push(format!("it must have at least {} characters", self.min_length));
+        }
+        if !password.chars().any(char::is_lowercase) {
+            out.push("it must contain a lowercase letter".to_string());
+        }
+        if !password.chars().any(char::is_uppercase) {
+            out.push("it must contain an uppercase letter".to_string());
+        }
+        if !password.chars().any(|c| c.is_ascii_digit()) {
+            out.push("it must contain a digit".to_string());
+        }
+        if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+            out.push("it must contain a special character such as ! @ # $ %".to_string());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn names_every_broken_rule() {
+        assert!(PasswordRules::USER.violations("Demo@2026").is_empty());
+        assert_eq!(PasswordRules::USER.violations("abc").len(), 4);
+        assert_eq!(
+            PasswordRules::ADMIN.violations("Demo@2026"),
+            vec!["it must have at least 10 characters"]
+        );
+        // Vietnamese letters count as letters and as one character each.
+        assert!(PasswordRules::USER.violations("Mậtkhẩu#9").is_empty());
+    }
+}
