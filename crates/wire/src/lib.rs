@@ -3,3 +3,4 @@
 //! point is a candidate for a fuzz target.
 
 pub mod mime;
+pub mod imap_utf7;
