@@ -57,7 +57,10 @@ impl PasswordRules {
     pub fn violations(&self, password: &str) -> Vec<String> {
         let mut out = Vec::new();
         if password.chars().count() < self.min_length {
-            out.push(format!("it must have at least {} characters", self.min_length));
+            out.push(format!(
+                "it must have at least {} characters",
+                self.min_length
+            ));
         }
         if !password.chars().any(char::is_lowercase) {
             out.push("it must contain a lowercase letter".to_string());
@@ -68,7 +71,10 @@ impl PasswordRules {
         if !password.chars().any(|c| c.is_ascii_digit()) {
             out.push("it must contain a digit".to_string());
         }
-        if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+        if !password
+            .chars()
+            .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+        {
             out.push("it must contain a special character such as ! @ # $ %".to_string());
         }
         out
