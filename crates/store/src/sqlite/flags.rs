@@ -1,0 +1,82 @@
+//! STORE: changing flags, with CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3).
+//!
+//! What this keeps true:
+//! - All messages a STORE changes get one new MODSEQ, above every earlier one in the folder
+//!   (RFC 7162 §3.1 lets one command share a mod-sequence); messages whose flags do not
+//!   change keep theirs and no notification is sent for them.
+//! - With UNCHANGEDSINCE, a message whose MODSEQ is above the given value is not touched and
+//!   is reported in `modified` (the MODIFIED response code).
+
+use super::Shared;
+use super::rows::{self, allocate, db, folder_owner, summary_from_row};
+use crate::{FolderChange, FolderId, ModSeq, Result, StoreFlagsResult, Uid};
+use congvu_core::{Flags, flags::FlagOp};
+use sqlx::Connection;
+
+pub(super) async fn store_flags(
+    shared: &Shared,
+    folder: FolderId,
+    uids: &[Uid],
+    op: FlagOp,
+    flags: &Flags,
+    unchanged_since: Option<ModSeq>,
+) -> Result<StoreFlagsResult> {
+    let mut conn = shared.write.lock().await;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let (account, _) = folder_owner(&mut tx, folder).await?;
+    let rows = sqlx::query(
+        "SELECT uid, modseq, flags, keywords, internal_date, size FROM mailbox_entries \
+         WHERE folder_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+    )
+    .bind(folder)
+    .bind(rows::uid_set(uids))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+
+    let mut result = StoreFlagsResult::default();
+    let mut changing = Vec::new();
+    for row in &rows {
+        let mut summary = summary_from_row(row)?;
+        if unchanged_since.is_some_and(|since| summary.modseq > since) {
+            result.modified.push(summary.uid);
+            continue;
+        }
+        let mut new_flags = summary.flags.clone();
+        new_flags.apply(op, flags);
+        if new_flags == summary.flags {
+            result.updated.push(summary);
+        } else {
+            summary.flags = new_flags;
+            changing.push(summary);
+        }
+    }
+    if changing.is_empty() {
+        tx.commit().await.map_err(db)?;
+        return Ok(result);
+    }
+
+    let (_, modseq) = allocate(&mut tx, folder, 0).await?;
+    for summary in &mut changing {
+        sqlx::query("UPDATE mailbox_entries SET flags = ?, keywords = ?, modseq = ? WHERE folder_id = ? AND uid = ?")
+            .bind(i64::from(summary.flags.system))
+            .bind(summary.flags.keywords_column())
+            .bind(rows::modseq_param(modseq))
+            .bind(folder)
+            .bind(i64::from(summary.uid))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        summary.modseq = modseq;
+    }
+    tx.commit().await.map_err(db)?;
+    drop(conn);
+    shared.notify([FolderChange {
+        account,
+        folder,
+        modseq,
+    }]);
+    result.updated.extend(changing);
+    result.updated.sort_by_key(|s| s.uid);
+    Ok(result)
+}

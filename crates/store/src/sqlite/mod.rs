@@ -1,0 +1,261 @@
+//! The embedded metadata store: SQLite through sqlx, with the schema of `migrations/`.
+//!
+//! Implementation notes (what this module keeps true):
+//! - One writer. Every write goes through the single write connection in [`Shared::write`]
+//!   (a tokio mutex, FIFO), so SQLite never answers SQLITE_BUSY to our own writers; reads use
+//!   a separate pool of connections, which WAL lets run beside the writer on a snapshot.
+//! - Durability: `journal_mode=WAL`, `synchronous=FULL`: a commit returns after the WAL is
+//!   fsynced, so an `Ok` from any write means the change survives a crash.
+//! - Group commit: deliveries (the hot path) go over a channel to one writer task
+//!   (`deliver.rs`) that indexes everything queued in one transaction and one fsync.
+//! - UIDs come from `folders.uidnext` and MODSEQs from `folders.highest_modseq`, both only
+//!   ever incremented inside a write transaction, so they strictly increase per folder.
+//! - Change notifications are broadcast only after the commit that made the change.
+//! - SQL text is always static; user input is only ever bound as a parameter. UID sets are
+//!   bound as one JSON array and expanded with `json_each`, so every read is one query.
+
+mod accounts;
+mod deliver;
+mod flags;
+mod folders;
+mod messages;
+mod read;
+mod rows;
+mod search;
+
+use crate::{
+    Account, AccountId, AccountState, CopyResult, Delivered, Delivery, Folder, FolderChange,
+    FolderChanges, FolderId, FolderStatus, MessageRecord, MessageSummary, ModSeq, NewAccount,
+    Result, Store, StoreError, StoreFlagsResult, TextField, Uid,
+};
+use async_trait::async_trait;
+use congvu_core::{Flags, SpecialUse, flags::FlagOp};
+use sqlx::Connection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+/// How long a connection waits for a lock held by another process (a backup, the CLI)
+/// before giving up with "storage unavailable".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Readers run beside the writer; the machine has few cores, so a handful is enough.
+const READ_CONNECTIONS: u32 = 8;
+/// Deliveries waiting for the writer; senders wait beyond this (back-pressure on SMTP).
+const DELIVERY_QUEUE: usize = 4096;
+/// Change notifications kept for slow IDLE listeners before they lag (they then re-sync).
+const CHANGE_BUFFER: usize = 4096;
+
+/// The SQLite store. Open it once per process and share it (`Arc<dyn Store>`).
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    deliveries: mpsc::Sender<deliver::Pending>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+/// What the writer task and the store methods share.
+pub(crate) struct Shared {
+    /// The one connection every write goes through.
+    write: Mutex<SqliteConnection>,
+    read: SqlitePool,
+    changes: broadcast::Sender<FolderChange>,
+}
+
+impl Shared {
+    /// Sends notifications for committed changes; nobody listening is fine.
+    fn notify(&self, changes: impl IntoIterator<Item = FolderChange>) {
+        for change in changes {
+            let _ = self.changes.send(change);
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`, applies pending migrations, and
+    /// starts the delivery writer task. Must be called inside a tokio runtime.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut write = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(rows::db)?;
+        sqlx::migrate!("./migrations")
+            .run(&mut write)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(rows::db)?;
+        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
+        let shared = Arc::new(Shared {
+            write: Mutex::new(write),
+            read,
+            changes,
+        });
+        let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
+        let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
+        Ok(SqliteStore {
+            shared,
+            deliveries,
+            writer,
+        })
+    }
+
+    /// Finishes queued deliveries and closes every connection. Dropping the store does the
+    /// same in the background; call this when the caller must know the files are released.
+    pub async fn close(self) -> Result<()> {
+        let SqliteStore {
+            shared,
+            deliveries,
+            writer,
+        } = self;
+        drop(deliveries);
+        writer
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("delivery writer stopped: {e}")))?;
+        shared.read.close().await;
+        match Arc::try_unwrap(shared) {
+            Ok(shared) => shared.write.into_inner().close().await.map_err(rows::db),
+            // Unreachable once the writer has ended, but harmless: the connection closes on drop.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, new: NewAccount) -> Result<Account> {
+        accounts::create_account(&self.shared, new).await
+    }
+
+    async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
+        accounts::account_by_address(&self.shared.read, address).await
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        accounts::account_by_id(&self.shared.read, id).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        accounts::list_accounts(&self.shared.read).await
+    }
+
+    async fn set_password_hash(&self, id: AccountId, hash: &str) -> Result<()> {
+        accounts::set_password_hash(&self.shared, id, hash).await
+    }
+
+    async fn set_account_state(&self, id: AccountId, state: AccountState) -> Result<()> {
+        accounts::set_account_state(&self.shared, id, state).await
+    }
+
+    async fn list_folders(&self, account: AccountId) -> Result<Vec<Folder>> {
+        folders::list_folders(&self.shared.read, account).await
+    }
+
+    async fn folder_by_name(&self, account: AccountId, name: &str) -> Result<Option<Folder>> {
+        folders::folder_by_name(&self.shared.read, account, name).await
+    }
+
+    async fn folder_by_id(&self, folder: FolderId) -> Result<Option<Folder>> {
+        folders::folder_by_id(&self.shared.read, folder).await
+    }
+
+    async fn create_folder(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Folder> {
+        folders::create_folder(&self.shared, account, name, special_use).await
+    }
+
+    async fn delete_folder(&self, account: AccountId, name: &str) -> Result<()> {
+        folders::delete_folder(&self.shared, account, name).await
+    }
+
+    async fn rename_folder(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        folders::rename_folder(&self.shared, account, from, to).await
+    }
+
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()> {
+        folders::set_subscribed(&self.shared, account, name, subscribed).await
+    }
+
+    async fn folder_status(&self, folder: FolderId) -> Result<FolderStatus> {
+        folders::folder_status(&self.shared.read, folder).await
+    }
+
+    async fn deliver(&self, delivery: Delivery) -> Result<Vec<Delivered>> {
+        deliver::submit(&self.deliveries, delivery).await
+    }
+
+    async fn store_flags(
+        &self,
+        folder: FolderId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreFlagsResult> {
+        flags::store_flags(&self.shared, folder, uids, op, flags, unchanged_since).await
+    }
+
+    async fn copy_messages(
+        &self,
+        from: FolderId,
+        uids: &[Uid],
+        to: FolderId,
+    ) -> Result<CopyResult> {
+        messages::copy_messages(&self.shared, from, uids, to, false).await
+    }
+
+    async fn move_messages(
+        &self,
+        from: FolderId,
+        uids: &[Uid],
+        to: FolderId,
+    ) -> Result<CopyResult> {
+        messages::copy_messages(&self.shared, from, uids, to, true).await
+    }
+
+    async fn expunge(&self, folder: FolderId, uids: Option<&[Uid]>) -> Result<Vec<Uid>> {
+        messages::expunge(&self.shared, folder, uids).await
+    }
+
+    async fn list_messages(&self, folder: FolderId) -> Result<Vec<MessageSummary>> {
+        read::list_messages(&self.shared.read, folder).await
+    }
+
+    async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>> {
+        read::fetch_records(&self.shared.read, folder, uids).await
+    }
+
+    async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges> {
+        read::changes_since(&self.shared.read, folder, modseq).await
+    }
+
+    async fn search_text(
+        &self,
+        folder: FolderId,
+        field: TextField,
+        needle: &str,
+    ) -> Result<Vec<Uid>> {
+        search::search_text(&self.shared.read, folder, field, needle).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<FolderChange> {
+        self.shared.changes.subscribe()
+    }
+}

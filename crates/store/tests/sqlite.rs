@@ -1,0 +1,194 @@
+//! The conformance suite (`congvu_store::conformance`) against the embedded backend:
+//! `SqliteStore` + `FsBlobStore` in a fresh temporary directory per test, plus what only an
+//! embedded store can show: everything is still there after the store is closed (or merely
+//! dropped) and opened again.
+
+use congvu_core::{Flags, SpecialUse, flags::FlagOp};
+use congvu_store::blob_fs::FsBlobStore;
+use congvu_store::conformance;
+use congvu_store::sqlite::SqliteStore;
+use congvu_store::{BlobStore, Delivery, DeliveryTarget, FolderTarget, Store};
+use std::path::Path;
+use std::sync::Arc;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+async fn open_in(dir: &Path) -> (SqliteStore, FsBlobStore) {
+    let store = SqliteStore::open(&dir.join("meta.sqlite"))
+        .await
+        .expect("open sqlite store");
+    let blobs = FsBlobStore::open(&dir.join("blobs"))
+        .await
+        .expect("open blob store");
+    (store, blobs)
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, blobs) = open_in(dir.path()).await;
+    Fixture {
+        _dir: dir,
+        store: Arc::new(store),
+        blobs: Arc::new(blobs),
+    }
+}
+
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let f = fixture().await;
+                conformance::$name(&f.store, &f.blobs).await;
+            }
+        )*
+    };
+}
+
+conformance_tests!(
+    accounts_and_folders,
+    delivery_is_stored_once,
+    failed_delivery_changes_nothing,
+    uids_increase_and_are_never_reused,
+    flags_and_unchangedsince,
+    copy_and_move,
+    expunge_and_changes_since,
+    rename_with_children_and_inbox,
+    delete_folder_and_recreate,
+    search_with_and_without_diacritics,
+    concurrent_deliveries_get_distinct_uids,
+    notifications_follow_commits,
+);
+
+/// All checks on one shared store, as a backend with costly set-up would run them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_on_one_store() {
+    let f = fixture().await;
+    conformance::run_all(f.store.clone(), f.blobs.clone()).await;
+}
+
+/// Durability across restart: what was acknowledged before `close` (and before a plain drop)
+/// is found after opening the same files again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, blobs) = open_in(dir.path()).await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
+    let account = conformance::new_account(&store, "durable").await;
+    let msg =
+        conformance::put_message(&blobs, "Sở <so@tinh.gov.vn>", "Quyết định số 7", "Nội dung")
+            .await;
+    let targets = vec![DeliveryTarget {
+        account: account.id,
+        folder: FolderTarget::Special(SpecialUse::Inbox),
+        flags: Flags::default(),
+    }];
+    let delivered = store
+        .deliver(Delivery {
+            blob: msg.blob.clone(),
+            index: msg.index.clone(),
+            internal_date: 42,
+            targets,
+        })
+        .await
+        .expect("deliver");
+    let inbox = delivered[0].folder;
+    store
+        .store_flags(
+            inbox,
+            &[1],
+            FlagOp::Add,
+            &Flags::from_names(["\\Seen", "Quan_trọng"]),
+            None,
+        )
+        .await
+        .expect("flag");
+    store
+        .create_folder(account.id, "Công văn đến", None)
+        .await
+        .expect("create");
+    let mut expected = store
+        .folder_by_id(inbox)
+        .await
+        .expect("lookup")
+        .expect("inbox");
+    drop(store);
+    drop(blobs);
+
+    // Wait for the dropped store's writer to finish (it ends when its queue closes), then
+    // reopen. A second reopen goes through the explicit `close`.
+    for round in 0..2 {
+        let (sqlite, fs) = open_in(dir.path()).await;
+        let found = sqlite
+            .account_by_address("durable@conformance.test")
+            .await
+            .expect("lookup")
+            .expect("account");
+        assert_eq!(found.id, account.id, "round {round}");
+        let folder = sqlite
+            .folder_by_id(inbox)
+            .await
+            .expect("lookup")
+            .expect("inbox");
+        assert_eq!(folder, expected, "round {round}");
+        assert!(
+            sqlite
+                .folder_by_name(account.id, "Công văn đến")
+                .await
+                .expect("lookup")
+                .is_some()
+        );
+        let listed = sqlite.list_messages(inbox).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].flags, Flags::from_names(["\\Seen", "Quan_trọng"]));
+        assert_eq!(listed[0].internal_date, 42);
+        let record = &sqlite.fetch_records(inbox, &[1]).await.expect("fetch")[0];
+        assert_eq!(record.index.subject, "Quyết định số 7");
+        assert_eq!(
+            sqlite
+                .search_text(inbox, congvu_store::TextField::Subject, "quyet dinh")
+                .await
+                .expect("search"),
+            vec![1]
+        );
+        let body = fs.get(&record.blob).await.expect("blob after reopen");
+        assert_eq!(body.len() as u64, msg.raw_len);
+        // New deliveries continue the UID sequence.
+        let again = sqlite
+            .deliver(Delivery {
+                blob: msg.blob.clone(),
+                index: msg.index.clone(),
+                internal_date: 43,
+                targets: vec![DeliveryTarget {
+                    account: account.id,
+                    folder: FolderTarget::Id(inbox),
+                    flags: Flags::default(),
+                }],
+            })
+            .await
+            .expect("deliver after reopen");
+        assert_eq!(again[0].uid, 2 + round);
+        sqlite
+            .store_flags(
+                inbox,
+                &[again[0].uid],
+                FlagOp::Add,
+                &Flags::from_names(["\\Deleted"]),
+                None,
+            )
+            .await
+            .expect("flag");
+        sqlite.expunge(inbox, None).await.expect("expunge");
+        expected = sqlite
+            .folder_by_id(inbox)
+            .await
+            .expect("lookup")
+            .expect("inbox");
+        sqlite.close().await.expect("close");
+    }
+}
