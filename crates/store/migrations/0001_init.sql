@@ -2,7 +2,10 @@
 --
 -- Real tables and columns (DESIGN.md "Storage"), written in the SQL that SQLite and
 -- PostgreSQL share: INTEGER PRIMARY KEY becomes an identity column in PostgreSQL, BIGINT and
--- TEXT mean the same in both. Released migrations are never edited: add 0002_… instead.
+-- TEXT mean the same in both. The one SQLite-only clause is WITHOUT ROWID on the two tables
+-- keyed by (folder_id, uid): it stores their rows in primary-key order, so a SELECT of a
+-- 100k-message folder is one range scan (PostgreSQL drops the clause).
+-- Released migrations are never edited: add 0002_… instead.
 
 -- One mailbox (a person, a unit, or an operator).
 CREATE TABLE accounts (
@@ -71,7 +74,7 @@ CREATE TABLE mailbox_entries (
     size          BIGINT  NOT NULL,             -- copy of messages.size: SELECT and STATUS need no join
     message_hash  TEXT    NOT NULL REFERENCES messages (hash),
     PRIMARY KEY (folder_id, uid)
-);
+) WITHOUT ROWID;
 CREATE INDEX mailbox_entries_modseq ON mailbox_entries (folder_id, modseq);
 CREATE INDEX mailbox_entries_hash ON mailbox_entries (message_hash);
 
@@ -81,7 +84,7 @@ CREATE TABLE expunged (
     uid       BIGINT NOT NULL,
     modseq    BIGINT NOT NULL,
     PRIMARY KEY (folder_id, uid)
-);
+) WITHOUT ROWID;
 CREATE INDEX expunged_modseq ON expunged (folder_id, modseq);
 
 -- Who did what, when: administrative actions and access to mailboxes (used by later steps).

@@ -537,6 +537,12 @@ pub async fn flags_and_unchangedsince(store: &Arc<dyn Store>, blobs: &Arc<dyn Bl
     assert_eq!(listed[0].flags, Flags::default());
     assert_eq!(listed[1].flags, flags(&["\\Seen", "\\Flagged"]));
     assert_eq!(removed.updated.len(), 3);
+    let mut spaced = Flags::default();
+    spaced.keywords.insert("two words".into());
+    let bad = store
+        .store_flags(inbox.id, &[1], FlagOp::Add, &spaced, None)
+        .await;
+    assert!(matches!(bad, Err(StoreError::Invalid(_))), "{bad:?}");
     let missing = store
         .store_flags(i64::MAX, &[1], FlagOp::Add, &flags(&["\\Seen"]), None)
         .await;

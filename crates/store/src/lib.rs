@@ -266,7 +266,7 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<Folder>;
-    /// Deletes the folder and its messages (RFC 9051 §6.3.4); INBOX cannot be deleted.
+    /// Deletes the folder and its messages (RFC 9051 §6.3.5); INBOX cannot be deleted.
     async fn delete_folder(&self, account: AccountId, name: &str) -> Result<()>;
     /// Renames the folder and its children (RFC 9051 §6.3.6). Renaming INBOX moves its
     /// messages into a new folder and leaves INBOX empty.
@@ -298,7 +298,8 @@ pub trait Store: Send + Sync + 'static {
     // ---- reading ----
     /// Every message of the folder in UID order (the view a SELECT starts from).
     async fn list_messages(&self, folder: FolderId) -> Result<Vec<MessageSummary>>;
-    /// Full records for the given UIDs (those that exist), in UID order.
+    /// Full records for the given UIDs (those that exist), in UID order. The records' index
+    /// may leave `search_exact`/`search_folded` empty (searching goes through `search_text`).
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>>;
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
     /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is

@@ -192,3 +192,93 @@ async fn everything_survives_reopen() {
         sqlite.close().await.expect("close");
     }
 }
+
+/// Group commit under the SMTP load shape: 20 concurrent senders, each delivering one
+/// message after another to several mailboxes. Every delivery is fsynced before it returns;
+/// throughput comes from batching, so it must stay far above one fsync per message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_throughput() {
+    const SENDERS: usize = 20;
+    const PER_SENDER: usize = 100;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sqlite, fs) = open_in(dir.path()).await;
+    let sqlite = Arc::new(sqlite);
+    let f = Fixture {
+        _dir: dir,
+        store: sqlite.clone(),
+        blobs: Arc::new(fs),
+    };
+    let accounts = [
+        conformance::new_account(&f.store, "load-1").await,
+        conformance::new_account(&f.store, "load-2").await,
+    ];
+    let stats_before = sqlite.delivery_stats();
+    let mut messages = Vec::new();
+    for i in 0..SENDERS * PER_SENDER {
+        messages.push(
+            conformance::put_message(&f.blobs, "a@b.vn", &format!("tải {i}"), "nội dung thư").await,
+        );
+    }
+    let messages = Arc::new(messages);
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for sender in 0..SENDERS {
+        let store = f.store.clone();
+        let messages = messages.clone();
+        let targets: Vec<DeliveryTarget> = accounts
+            .iter()
+            .map(|a| DeliveryTarget {
+                account: a.id,
+                folder: FolderTarget::Special(SpecialUse::Inbox),
+                flags: Flags::default(),
+            })
+            .collect();
+        tasks.spawn(async move {
+            for i in 0..PER_SENDER {
+                let msg = &messages[sender * PER_SENDER + i];
+                store
+                    .deliver(Delivery {
+                        blob: msg.blob.clone(),
+                        index: msg.index.clone(),
+                        internal_date: 0,
+                        targets: targets.clone(),
+                    })
+                    .await
+                    .expect("deliver");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("sender");
+    }
+    let elapsed = started.elapsed();
+    let total = SENDERS * PER_SENDER;
+    let rate = total as f64 / elapsed.as_secs_f64();
+    let stats = sqlite.delivery_stats();
+    let batches = stats.batches - stats_before.batches;
+    assert_eq!(stats.deliveries - stats_before.deliveries, total as u64);
+    println!(
+        "{total} deliveries (2 mailboxes each) in {elapsed:?}: {rate:.0}/s, {batches} commits"
+    );
+    // With 20 senders waiting on each commit, most commits must carry several deliveries.
+    assert!(
+        batches * 3 < total as u64,
+        "no group commit: {batches} commits for {total} deliveries"
+    );
+    for account in &accounts {
+        let inbox = conformance::folder(&f.store, account, "INBOX").await;
+        assert_eq!(
+            f.store
+                .folder_status(inbox.id)
+                .await
+                .expect("status")
+                .messages as usize,
+            total
+        );
+    }
+    // A debug build on a slow CI disk still batches; one fsync per message would be far below.
+    assert!(
+        rate > 200.0,
+        "group commit too slow: {rate:.0} deliveries/s"
+    );
+}

@@ -23,6 +23,7 @@ use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most deliveries in one transaction: bounds the time a batch holds the write connection
@@ -44,6 +45,9 @@ pub(super) async fn submit(
         return Err(StoreError::Invalid(
             "delivery without a target mailbox".into(),
         ));
+    }
+    for target in &delivery.targets {
+        rows::check_keywords(&target.flags)?;
     }
     let (reply, answer) = oneshot::channel();
     queue
@@ -67,7 +71,13 @@ pub(super) async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pe
         let outcome = commit_batch(&mut conn, &batch).await;
         drop(conn);
         let results = match outcome {
-            Ok(results) => results,
+            Ok(results) => {
+                shared.batches.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .batched_deliveries
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                results
+            }
             Err(e) => {
                 tracing::error!(error = %e, deliveries = batch.len(), "delivery batch failed");
                 batch

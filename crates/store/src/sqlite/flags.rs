@@ -21,6 +21,7 @@ pub(super) async fn store_flags(
     flags: &Flags,
     unchanged_since: Option<ModSeq>,
 ) -> Result<StoreFlagsResult> {
+    rows::check_keywords(flags)?;
     let mut conn = shared.write.lock().await;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let (account, _) = folder_owner(&mut tx, folder).await?;

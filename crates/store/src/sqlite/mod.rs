@@ -37,6 +37,7 @@ use sqlx::sqlite::{
 };
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
@@ -63,6 +64,17 @@ pub(crate) struct Shared {
     write: Mutex<SqliteConnection>,
     read: SqlitePool,
     changes: broadcast::Sender<FolderChange>,
+    /// Transactions the delivery writer committed, and the deliveries they held.
+    batches: AtomicU64,
+    batched_deliveries: AtomicU64,
+}
+
+/// Counters of the group commit, for metrics and tests: `deliveries / batches` is the
+/// number of deliveries sharing one fsync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    pub batches: u64,
+    pub deliveries: u64,
 }
 
 impl Shared {
@@ -103,6 +115,8 @@ impl SqliteStore {
             write: Mutex::new(write),
             read,
             changes,
+            batches: AtomicU64::new(0),
+            batched_deliveries: AtomicU64::new(0),
         });
         let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
         let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
@@ -111,6 +125,14 @@ impl SqliteStore {
             deliveries,
             writer,
         })
+    }
+
+    /// How many delivery transactions were committed so far, and how many deliveries they held.
+    pub fn delivery_stats(&self) -> DeliveryStats {
+        DeliveryStats {
+            batches: self.shared.batches.load(Ordering::Relaxed),
+            deliveries: self.shared.batched_deliveries.load(Ordering::Relaxed),
+        }
     }
 
     /// Finishes queued deliveries and closes every connection. Dropping the store does the

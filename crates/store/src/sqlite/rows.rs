@@ -181,3 +181,17 @@ pub(super) async fn allocate(
     let first = to_uid(next - i64::from(uid_count))?;
     Ok((first, to_modseq(get(&row, 1)?)?))
 }
+
+/// Keywords are stored space-separated (`Flags::keywords_column`): one with whitespace or a
+/// control character would come back as something else, so it is refused here. RFC 9051
+/// §2.3.2 makes a keyword an atom, which has neither.
+pub(super) fn check_keywords(flags: &Flags) -> Result<()> {
+    match flags
+        .keywords
+        .iter()
+        .find(|k| k.is_empty() || k.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        Some(bad) => Err(StoreError::Invalid(format!("bad keyword {bad:?}"))),
+        None => Ok(()),
+    }
+}
