@@ -175,7 +175,7 @@ fn abbreviate(words: &[String]) -> String {
 }
 
 /// Removes the leading kind words ("Sở", "Thị trấn") if the name starts with them.
-fn strip_kind<'a>(kind: UnitKind, words: &'a [String]) -> &'a [String] {
+fn strip_kind(kind: UnitKind, words: &[String]) -> &[String] {
     for prefix in kind.kind_words() {
         if words.len() > prefix.len() && words.iter().zip(prefix.iter()).all(|(w, p)| w == p) {
             return &words[prefix.len()..];
