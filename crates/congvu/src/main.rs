@@ -1,1 +1,79 @@
-fn main() {}
+//! congvu — Hệ thống thư điện tử công vụ: the binary. CLI, configuration, wiring, start-up and
+//! shutdown. Exit codes (DESIGN.md): 0 success, 2 usage or configuration error, 1 other failure.
+
+mod cli;
+mod config;
+mod serve;
+mod storage;
+mod tls;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<config::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            dir,
+            domain,
+            hostname,
+            json,
+        } => cli::init::run(&dir, &domain, hostname.as_deref(), json).await,
+        Command::Serve { config } => {
+            let loaded = config::load(&config, std::env::vars())?;
+            init_logging(&loaded.config.log.level);
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            serve::cancel_on_signal(shutdown.clone());
+            serve::run(loaded, shutdown, None).await
+        }
+        Command::Demo { dir } => {
+            init_logging("info");
+            cli::demo::run(&dir).await
+        }
+        Command::Mailbox { command } => cli::mailbox::run(command).await,
+    }
+}

@@ -1,0 +1,52 @@
+//! The operator's commands (DESIGN.md "The operator's interface").
+
+pub mod demo;
+pub mod init;
+pub mod mailbox;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "congvu",
+    version,
+    about = "congvu — Hệ thống thư điện tử công vụ (official e-mail system of a Vietnamese province)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create ./congvu-demo (a sample province) if absent and serve it on loopback ports.
+    Demo {
+        /// Directory of the demo installation.
+        #[arg(long, default_value = "congvu-demo")]
+        dir: PathBuf,
+    },
+    /// Write DIR/congvu.toml, TLS material and an operator account (its password is printed once).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The province's mail domain, e.g. bacgiang.gov.vn.
+        #[arg(long)]
+        domain: String,
+        /// Host name of this server (default: mail.DOMAIN).
+        #[arg(long)]
+        hostname: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every enabled listener until SIGTERM/SIGINT, then drain and exit 0.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Mailboxes (hộp thư).
+    Mailbox {
+        #[command(subcommand)]
+        command: mailbox::MailboxCommand,
+    },
+}

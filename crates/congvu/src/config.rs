@@ -1,0 +1,530 @@
+//! `congvu.toml`: the configuration file, its environment overrides and its validation.
+//!
+//! Every key can be overridden by `CONGVU_<SECTION>_<KEY>` (DESIGN.md "operator's interface").
+//! The override is applied to the TOML tree before it is deserialised, typed after the key's
+//! default value, so `CONGVU_SMTP_MAX_RECIPIENTS=50` is an integer and a list is comma-separated.
+//! Invariant: a configuration error names the key (or variable) and says how to fix it.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub storage: StorageSection,
+    pub tls: TlsSection,
+    pub listen: ListenSection,
+    pub smtp: SmtpSection,
+    pub imap: ImapSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// The host name this server announces in SMTP greetings and Received headers.
+    pub hostname: String,
+    /// The mail domains hosted here, e.g. ["bacgiang.gov.vn"].
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// Directory of the embedded store (SQLite database and message blobs), relative to the
+    /// configuration file.
+    pub data_dir: PathBuf,
+    /// Empty for embedded storage. (A PostgreSQL URL for scale-out comes with its backend.)
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain and private key, relative to the configuration file.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenSection {
+    pub smtp: String,
+    pub submission: String,
+    pub submissions: String,
+    pub imap: String,
+    pub imaps: String,
+    pub pop3: String,
+    pub pop3s: String,
+    pub managesieve: String,
+    pub http: String,
+    pub https: String,
+    pub ldap: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSection {
+    /// Largest message accepted, in bytes (advertised with SIZE).
+    pub max_message_size: u64,
+    /// Most recipients per message.
+    pub max_recipients: usize,
+    /// Protocol errors tolerated per session before it is closed.
+    pub max_errors: usize,
+    /// Idle time before a session is closed (RFC 5321 §4.5.3.2 suggests 5 minutes).
+    pub idle_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapSection {
+    /// Largest literal (APPEND) accepted, in bytes; advertised as APPENDLIMIT.
+    pub max_literal: u64,
+    /// Idle time of an authenticated session before it is closed (RFC 9051 §5.4: at least 30 minutes).
+    pub idle_timeout: String,
+    /// Allow LOGIN without TLS from 127.0.0.1/::1 (local tools, tests); never from elsewhere.
+    pub allow_plaintext_auth_on_loopback: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// error, warn, info, debug or trace (RUST_LOG overrides it).
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerSection::default(),
+            storage: StorageSection::default(),
+            tls: TlsSection::default(),
+            listen: ListenSection::default(),
+            smtp: SmtpSection::default(),
+            imap: ImapSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            hostname: "localhost".into(),
+            domains: vec![],
+        }
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            data_dir: "data".into(),
+            url: String::new(),
+        }
+    }
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            cert: "tls/cert.pem".into(),
+            key: "tls/key.pem".into(),
+        }
+    }
+}
+
+impl Default for ListenSection {
+    fn default() -> Self {
+        ListenSection {
+            smtp: "0.0.0.0:25".into(),
+            submission: String::new(),
+            submissions: String::new(),
+            imap: "0.0.0.0:143".into(),
+            imaps: "0.0.0.0:993".into(),
+            pop3: String::new(),
+            pop3s: String::new(),
+            managesieve: String::new(),
+            http: String::new(),
+            https: String::new(),
+            ldap: String::new(),
+        }
+    }
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection {
+            max_message_size: 50 << 20,
+            max_recipients: 1000,
+            max_errors: 10,
+            idle_timeout: "5m".into(),
+        }
+    }
+}
+
+impl Default for ImapSection {
+    fn default() -> Self {
+        ImapSection {
+            max_literal: 64 << 20,
+            idle_timeout: "30m".into(),
+            allow_plaintext_auth_on_loopback: true,
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+        }
+    }
+}
+
+/// A loaded configuration with paths made absolute.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// Directory of the configuration file; relative paths are resolved against it.
+    pub base_dir: PathBuf,
+}
+
+impl Loaded {
+    pub fn path(&self, relative: &Path) -> PathBuf {
+        if relative.is_absolute() {
+            relative.to_path_buf()
+        } else {
+            self.base_dir.join(relative)
+        }
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.path(&self.config.storage.data_dir)
+    }
+}
+
+/// Errors the operator must fix in the configuration: exit code 2.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn config_error(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(ConfigError(msg.into()))
+}
+
+/// Reads the file, applies `CONGVU_*` variables from `env`, deserialises and validates.
+pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| config_error(format!("cannot read {}: {e}", path.display())))?;
+    let mut tree: toml::Table = text
+        .parse()
+        .map_err(|e| config_error(format!("{} is not valid TOML: {e}", path.display())))?;
+    apply_env_overrides(&mut tree, env)?;
+    let config: Config = toml::Value::Table(tree)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            config_error(format!("{}: {}", path.display(), e.message()))
+        })?;
+    validate(&config)?;
+    let base_dir = path
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", path.display()))?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Loaded { config, base_dir })
+}
+
+/// `CONGVU_LISTEN_SMTP=127.0.0.1:2525` sets `[listen] smtp`. The section is the first word after
+/// `CONGVU_`; the key is the rest, lowercased. The value is typed after the default's type.
+fn apply_env_overrides(
+    tree: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<()> {
+    let defaults = toml::Table::try_from(Config::default()).context("serialising defaults")?;
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("CONGVU_") else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once('_') else {
+            bail!(config_error(format!(
+                "{name}: expected CONGVU_<SECTION>_<KEY>, e.g. CONGVU_LISTEN_SMTP"
+            )));
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let default = defaults
+            .get(&section)
+            .and_then(|s| s.as_table())
+            .and_then(|s| s.get(&key))
+            .ok_or_else(|| {
+                config_error(format!(
+                    "{name}: there is no key `{key}` in section [{section}]"
+                ))
+            })?;
+        let typed = match default {
+            toml::Value::Integer(_) => {
+                toml::Value::Integer(value.trim().parse().map_err(|_| {
+                    config_error(format!("{name}: `{value}` is not a whole number"))
+                })?)
+            }
+            toml::Value::Boolean(_) => toml::Value::Boolean(match value.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => bail!(config_error(format!(
+                    "{name}: `{value}` is not true or false"
+                ))),
+            }),
+            toml::Value::Array(_) => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_string()))
+                    .collect(),
+            ),
+            _ => toml::Value::String(value),
+        };
+        let table = tree
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| config_error(format!("[{section}] in the file is not a table")))?;
+        table.insert(key, typed);
+    }
+    Ok(())
+}
+
+fn validate(config: &Config) -> Result<()> {
+    if config.server.domains.is_empty() {
+        bail!(config_error(
+            "[server] domains is empty: list the mail domains hosted here, e.g. domains = [\"bacgiang.gov.vn\"]"
+        ));
+    }
+    for domain in &config.server.domains {
+        congvu_core::Address::parse(&format!("postmaster@{domain}")).map_err(|e| {
+            config_error(format!(
+                "[server] domains: `{domain}` is not a domain name ({e})"
+            ))
+        })?;
+    }
+    if !config.storage.url.is_empty() {
+        bail!(config_error(
+            "[storage] url: only embedded storage is available in this build; leave url empty and set data_dir"
+        ));
+    }
+    let l = &config.listen;
+    for (key, value) in listeners(l) {
+        if !value.is_empty() {
+            value.parse::<std::net::SocketAddr>().map_err(|_| {
+                config_error(format!(
+                    "[listen] {key} = \"{value}\" is not an address:port such as 127.0.0.1:2525"
+                ))
+            })?;
+        }
+    }
+    // Listeners whose servers are not part of this build: refuse rather than silently ignore.
+    for (key, value) in [
+        ("submission", &l.submission),
+        ("submissions", &l.submissions),
+        ("pop3", &l.pop3),
+        ("pop3s", &l.pop3s),
+        ("managesieve", &l.managesieve),
+        ("http", &l.http),
+        ("https", &l.https),
+        ("ldap", &l.ldap),
+    ] {
+        if !value.is_empty() {
+            bail!(config_error(format!(
+                "[listen] {key}: this service is not available in this build yet; leave it empty"
+            )));
+        }
+    }
+    parse_duration(&config.smtp.idle_timeout)
+        .map_err(|e| config_error(format!("[smtp] idle_timeout: {e}")))?;
+    parse_duration(&config.imap.idle_timeout)
+        .map_err(|e| config_error(format!("[imap] idle_timeout: {e}")))?;
+    if config.smtp.max_recipients == 0 {
+        bail!(config_error("[smtp] max_recipients must be at least 1"));
+    }
+    Ok(())
+}
+
+pub fn listeners(l: &ListenSection) -> [(&'static str, &String); 11] {
+    [
+        ("smtp", &l.smtp),
+        ("submission", &l.submission),
+        ("submissions", &l.submissions),
+        ("imap", &l.imap),
+        ("imaps", &l.imaps),
+        ("pop3", &l.pop3),
+        ("pop3s", &l.pop3s),
+        ("managesieve", &l.managesieve),
+        ("http", &l.http),
+        ("https", &l.https),
+        ("ldap", &l.ldap),
+    ]
+}
+
+/// Durations are written `90s`, `15m`, `4h`, `180d` (DESIGN.md).
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| anyhow!("`{text}` is not a duration such as 90s, 15m, 4h or 180d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => bail!("`{text}` is not a duration such as 90s, 15m, 4h or 180d"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// The commented configuration file `congvu init` writes.
+pub fn sample(domain: &str, hostname: &str) -> String {
+    format!(
+        r#"# congvu — Hệ thống thư điện tử công vụ. Configuration written by `congvu init`.
+# Every key can be overridden by an environment variable CONGVU_<SECTION>_<KEY>,
+# e.g. CONGVU_LISTEN_SMTP=127.0.0.1:2525. Durations are written 90s, 15m, 4h, 180d.
+
+[server]
+# Name announced in SMTP greetings and Received headers.
+hostname = "{hostname}"
+# Mail domains hosted here.
+domains = ["{domain}"]
+
+[storage]
+# Embedded storage: SQLite metadata and content-addressed message files, relative to this file.
+data_dir = "data"
+url = ""
+
+[tls]
+# PEM certificate chain and key (self-signed by `congvu init`; replace with the province's certificate).
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+
+[listen]
+# address:port for each service; an empty value disables it.
+smtp = "0.0.0.0:25"
+imap = "0.0.0.0:143"
+imaps = "0.0.0.0:993"
+# Not yet available in this build: submission, submissions, pop3, pop3s, managesieve, http, https, ldap.
+submission = ""
+submissions = ""
+pop3 = ""
+pop3s = ""
+managesieve = ""
+http = ""
+https = ""
+ldap = ""
+
+[smtp]
+# Largest message accepted, in bytes (50 MiB).
+max_message_size = 52428800
+max_recipients = 1000
+# Protocol errors tolerated per session before it is closed.
+max_errors = 10
+idle_timeout = "5m"
+
+[imap]
+# Largest APPEND accepted, in bytes (64 MiB); advertised as APPENDLIMIT.
+max_literal = 67108864
+idle_timeout = "30m"
+# LOGIN without TLS is allowed only from 127.0.0.1/::1.
+allow_plaintext_auth_on_loopback = true
+
+[log]
+# error, warn, info, debug or trace; RUST_LOG overrides it.
+level = "info"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, env: &[(&str, &str)]) -> Result<Loaded> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("congvu.toml");
+        std::fs::write(&path, text).unwrap();
+        load(
+            &path,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn sample_loads_and_env_overrides_apply() {
+        let loaded = load_text(
+            &sample("bacgiang.gov.vn", "mail.bacgiang.gov.vn"),
+            &[
+                ("CONGVU_LISTEN_SMTP", "127.0.0.1:2525"),
+                ("CONGVU_LISTEN_IMAPS", ""),
+                ("CONGVU_SMTP_MAX_RECIPIENTS", "5"),
+                ("CONGVU_SERVER_DOMAINS", "a.gov.vn, b.gov.vn"),
+                ("CONGVU_IMAP_ALLOW_PLAINTEXT_AUTH_ON_LOOPBACK", "false"),
+                ("PATH", "/usr/bin"),
+            ],
+        )
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.listen.smtp, "127.0.0.1:2525");
+        assert_eq!(c.listen.imaps, "");
+        assert_eq!(c.smtp.max_recipients, 5);
+        assert_eq!(c.server.domains, vec!["a.gov.vn", "b.gov.vn"]);
+        assert!(!c.imap.allow_plaintext_auth_on_loopback);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let text = sample("bacgiang.gov.vn", "h");
+        let err = load_text(&text, &[("CONGVU_SMTP_MAX_RECIPIENTS", "many")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CONGVU_SMTP_MAX_RECIPIENTS"),
+            "{err}"
+        );
+        let err = load_text(&text, &[("CONGVU_LISTEN_NOPE", "x")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no key `nope` in section [listen]"),
+            "{err}"
+        );
+        let err = load_text(&text, &[("CONGVU_LISTEN_SMTP", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("[listen] smtp"), "{err}");
+        let err = load_text(
+            &text.replace("level = \"info\"", "level = \"info\"\nfoo = 1"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("foo"), "{err}");
+        assert!(err.downcast_ref::<ConfigError>().is_some());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            parse_duration("180d").unwrap(),
+            Duration::from_secs(180 * 86400)
+        );
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 years").is_err());
+    }
+}
