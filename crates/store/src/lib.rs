@@ -308,6 +308,57 @@ pub trait Store: Send + Sync + 'static {
 
     /// Change notifications for IDLE; every committed change to a folder is sent once.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<FolderChange>;
+
+    // ---- delegation of unit mailboxes (RFC 4314 rights letters) ----
+    // The two default bodies below exist only while the backends are being extended in
+    // parallel; each backend overrides them and the defaults are then removed.
+    /// Grants `rights` (e.g. "lrswipkxtea") on `mailbox` to `grantee`, replacing earlier rights;
+    /// empty rights remove the grant.
+    async fn set_grant(&self, mailbox: AccountId, grantee: AccountId, rights: &str) -> Result<()> {
+        let _ = (mailbox, grantee, rights);
+        Err(StoreError::Unavailable("grants are not implemented by this backend".into()))
+    }
+    /// The mailboxes granted to `grantee`, with the rights on each.
+    async fn grants_to(&self, grantee: AccountId) -> Result<Vec<Grant>> {
+        let _ = grantee;
+        Err(StoreError::Unavailable("grants are not implemented by this backend".into()))
+    }
+    /// Every grant on `mailbox`.
+    async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>> {
+        let _ = mailbox;
+        Err(StoreError::Unavailable("grants are not implemented by this backend".into()))
+    }
+
+    // ---- outbound queue (remote recipients) ----
+    /// Queues a message (blob already stored) for remote recipients; durable when it returns.
+    async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId> {
+        let _ = message;
+        Err(StoreError::Unavailable("the outbound queue is not implemented by this backend".into()))
+    }
+}
+
+/// One delegation: `grantee` may use `mailbox` with `rights` (RFC 4314 letters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub mailbox: AccountId,
+    pub grantee: AccountId,
+    pub rights: String,
+}
+
+pub type QueueId = i64;
+
+/// A message accepted for delivery to other mail systems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQueuedMessage {
+    pub blob: BlobHash,
+    /// Envelope sender (empty for bounces, RFC 5321 §4.5.5).
+    pub mail_from: String,
+    /// Remote recipients, each delivered and retried on its own.
+    pub recipients: Vec<String>,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// The authenticated login that submitted it (audit, per-user limits), if any.
+    pub submitted_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
