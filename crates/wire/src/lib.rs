@@ -2,5 +2,5 @@
 //! mail protocols that no crate covers. Invariant: nothing here panics on input; every entry
 //! point is a candidate for a fuzz target.
 
-pub mod mime;
 pub mod imap_utf7;
+pub mod mime;

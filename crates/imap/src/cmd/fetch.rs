@@ -1,0 +1,380 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, response §7.5.2).
+//!
+//! What it keeps true:
+//! - ENVELOPE and BODY/BODYSTRUCTURE come from the stored index; section data is sliced from
+//!   the blob by stored offsets (`section.rs`).
+//! - BODY[...] without .PEEK, RFC822 and RFC822.TEXT set `\Seen` (unless the folder was
+//!   opened with EXAMINE), and such messages report their new FLAGS in the same response.
+//! - UID FETCH always includes UID (RFC 9051 §6.4.9).
+//! - Output is flushed every few hundred KiB, so a large FETCH does not pile up in memory.
+
+use crate::ImapContext;
+use crate::bodystructure::{write_body, write_envelope};
+use crate::conn::Io;
+use crate::done::{CmdResult, Done};
+use crate::section::{SectionSpec, SectionText, extract, partial};
+use crate::selected::{Selected, flag_list};
+use congvu_core::flags::FlagOp;
+use congvu_core::{Flag, Flags};
+use congvu_store::{MessageRecord, Uid};
+use imap_codec::imap_types::fetch::{
+    MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
+};
+use imap_codec::imap_types::sequence::SequenceSet;
+use std::collections::{HashMap, HashSet};
+
+/// Messages whose records are loaded at once.
+const CHUNK: usize = 100;
+
+fn path(part: &Option<Part>) -> Vec<u32> {
+    part.as_ref()
+        .map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
+        .unwrap_or_default()
+}
+
+fn names(list: &[imap_codec::imap_types::core::AString<'_>]) -> Vec<String> {
+    list.iter()
+        .map(|n| String::from_utf8_lossy(n.as_ref()).into_owned())
+        .collect()
+}
+
+/// The section as our extraction sees it, and its label in the response.
+fn section_spec(section: &Option<Section<'_>>) -> (SectionSpec, String) {
+    let join = |p: &[u32]| p.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+    let with_prefix = |p: &[u32], s: &str| {
+        if p.is_empty() {
+            s.to_string()
+        } else {
+            format!("{}.{s}", join(p))
+        }
+    };
+    let field_list = |n: &[String]| {
+        n.iter()
+            .map(|x| quote_field(x))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match section {
+        None => (
+            SectionSpec {
+                path: vec![],
+                text: SectionText::Full,
+            },
+            String::new(),
+        ),
+        Some(Section::Part(p)) => {
+            let path: Vec<u32> = p.0.as_ref().iter().map(|n| n.get()).collect();
+            let label = join(&path);
+            (
+                SectionSpec {
+                    path,
+                    text: SectionText::Full,
+                },
+                label,
+            )
+        }
+        Some(Section::Header(p)) => {
+            let path = path(p);
+            let label = with_prefix(&path, "HEADER");
+            (
+                SectionSpec {
+                    path,
+                    text: SectionText::Header,
+                },
+                label,
+            )
+        }
+        Some(Section::HeaderFields(p, list)) | Some(Section::HeaderFieldsNot(p, list)) => {
+            let not = matches!(section, Some(Section::HeaderFieldsNot(..)));
+            let path = path(p);
+            let names = names(list.as_ref());
+            let kw = if not {
+                "HEADER.FIELDS.NOT"
+            } else {
+                "HEADER.FIELDS"
+            };
+            let label = format!("{} ({})", with_prefix(&path, kw), field_list(&names));
+            (
+                SectionSpec {
+                    path,
+                    text: SectionText::HeaderFields { names, not },
+                },
+                label,
+            )
+        }
+        Some(Section::Text(p)) => {
+            let path = path(p);
+            let label = with_prefix(&path, "TEXT");
+            (
+                SectionSpec {
+                    path,
+                    text: SectionText::Text,
+                },
+                label,
+            )
+        }
+        Some(Section::Mime(p)) => {
+            let path: Vec<u32> = p.0.as_ref().iter().map(|n| n.get()).collect();
+            let label = with_prefix(&path, "MIME");
+            (
+                SectionSpec {
+                    path,
+                    text: SectionText::Mime,
+                },
+                label,
+            )
+        }
+    }
+}
+
+fn quote_field(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
+    {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// RFC 9051 §2.3.3 date-time: `"dd-Mon-yyyy hh:mm:ss +zzzz"`.
+pub fn internal_date(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%d-%b-%Y %H:%M:%S +0000").to_string())
+        .unwrap_or_else(|| "01-Jan-1970 00:00:00 +0000".to_string())
+}
+
+fn sets_seen(item: &MessageDataItemName<'_>) -> bool {
+    matches!(
+        item,
+        MessageDataItemName::BodyExt { peek: false, .. }
+            | MessageDataItemName::Rfc822
+            | MessageDataItemName::Rfc822Text
+    )
+}
+
+fn needs_record(item: &MessageDataItemName<'_>) -> bool {
+    !matches!(
+        item,
+        MessageDataItemName::Flags
+            | MessageDataItemName::Uid
+            | MessageDataItemName::InternalDate
+            | MessageDataItemName::Rfc822Size
+            | MessageDataItemName::ModSeq
+    )
+}
+
+fn needs_blob(item: &MessageDataItemName<'_>) -> bool {
+    matches!(
+        item,
+        MessageDataItemName::BodyExt { .. }
+            | MessageDataItemName::Rfc822
+            | MessageDataItemName::Rfc822Header
+            | MessageDataItemName::Rfc822Text
+    )
+}
+
+pub async fn fetch(
+    ctx: &ImapContext,
+    io: &mut Io,
+    sel: &mut Selected,
+    set: &SequenceSet,
+    request: &MacroOrMessageDataItemNames<'_>,
+    uid: bool,
+) -> std::io::Result<CmdResult> {
+    let indexes = match sel.resolve(set, uid) {
+        Ok(i) => i,
+        Err(done) => return Ok(Err(done)),
+    };
+    let mut items: Vec<MessageDataItemName<'_>> = match request {
+        MacroOrMessageDataItemNames::Macro(m) => m.expand(),
+        MacroOrMessageDataItemNames::MessageDataItemNames(list) => list.clone(),
+    };
+    if items.iter().any(|i| {
+        matches!(
+            i,
+            MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
+        )
+    }) {
+        return Ok(Err(Done::bad("BINARY is not supported")));
+    }
+    // RFC 9051 §6.4.9: UID FETCH responses always carry UID; put it first.
+    items.retain(|i| !matches!(i, MessageDataItemName::Uid));
+    let want_uid = uid || request_has_uid(request);
+    let record_needed = items.iter().any(needs_record);
+    let blob_needed = items.iter().any(needs_blob);
+
+    // Mark \Seen first, so the FLAGS reported are the ones stored.
+    let mut flags_changed: HashSet<Uid> = HashSet::new();
+    if !sel.read_only && items.iter().any(sets_seen) {
+        let unseen: Vec<Uid> = indexes
+            .iter()
+            .map(|&i| &sel.messages[i])
+            .filter(|m| !m.flags.has(Flag::Seen))
+            .map(|m| m.uid)
+            .collect();
+        if !unseen.is_empty() {
+            let seen = Flags::from_names(["\\Seen"]);
+            match ctx
+                .store
+                .store_flags(sel.folder.id, &unseen, FlagOp::Add, &seen, None)
+                .await
+            {
+                Ok(result) => {
+                    for m in result.updated {
+                        if let Some(i) = sel.index_of(m.uid) {
+                            flags_changed.insert(m.uid);
+                            sel.messages[i].flags = m.flags;
+                            sel.messages[i].modseq = m.modseq;
+                        }
+                    }
+                }
+                Err(e) => return Ok(Err(e.into())),
+            }
+        }
+    }
+
+    for chunk in indexes.chunks(CHUNK) {
+        let mut records: HashMap<Uid, MessageRecord> = HashMap::new();
+        if record_needed {
+            let uids: Vec<Uid> = chunk.iter().map(|&i| sel.messages[i].uid).collect();
+            match ctx.store.fetch_records(sel.folder.id, &uids).await {
+                Ok(list) => records.extend(list.into_iter().map(|r| (r.summary.uid, r))),
+                Err(e) => return Ok(Err(e.into())),
+            }
+        }
+        for &i in chunk {
+            let m = sel.messages[i].clone();
+            let record = records.get(&m.uid);
+            if record_needed && record.is_none() {
+                // Expunged by another session since our snapshot: RFC 9051 §7.5.1 lets us
+                // answer with what we have rather than renumber.
+                continue;
+            }
+            let blob = match (blob_needed, record) {
+                (true, Some(r)) => match ctx.blobs.get(&r.blob).await {
+                    Ok(b) => Some(b),
+                    Err(e) => return Ok(Err(e.into())),
+                },
+                _ => None,
+            };
+            let out = &mut io.out;
+            out.text(&format!("* {} FETCH (", i + 1));
+            let mut first = true;
+            let mut sep = |out: &mut crate::response::Out| {
+                if !first {
+                    out.text(" ");
+                }
+                first = false;
+            };
+            if want_uid {
+                sep(out);
+                out.text(&format!("UID {}", m.uid));
+            }
+            let mut flags_written = false;
+            for item in &items {
+                sep(out);
+                match item {
+                    MessageDataItemName::Flags => {
+                        out.text(&format!("FLAGS {}", flag_list(&m.flags)));
+                        flags_written = true;
+                    }
+                    MessageDataItemName::Uid => {}
+                    MessageDataItemName::InternalDate => {
+                        out.text(&format!(
+                            "INTERNALDATE \"{}\"",
+                            internal_date(m.internal_date)
+                        ));
+                    }
+                    MessageDataItemName::Rfc822Size => out.text(&format!("RFC822.SIZE {}", m.size)),
+                    MessageDataItemName::ModSeq => {
+                        out.text(&format!("MODSEQ ({})", m.modseq.max(1)))
+                    }
+                    MessageDataItemName::Envelope => {
+                        out.text("ENVELOPE ");
+                        if let Some(r) = record {
+                            write_envelope(out, &r.index.envelope);
+                        }
+                    }
+                    MessageDataItemName::Body | MessageDataItemName::BodyStructure => {
+                        let extended = matches!(item, MessageDataItemName::BodyStructure);
+                        out.text(if extended { "BODYSTRUCTURE " } else { "BODY " });
+                        if let Some(r) = record {
+                            write_body(out, &r.index.structure, extended);
+                        }
+                    }
+                    MessageDataItemName::BodyExt {
+                        section,
+                        partial: range,
+                        ..
+                    } => {
+                        let (spec, label) = section_spec(section);
+                        let (Some(r), Some(b)) = (record, blob.as_ref()) else {
+                            continue;
+                        };
+                        let data = extract(b, &r.index.structure, &spec);
+                        match range {
+                            Some((origin, count)) => {
+                                out.text(&format!("BODY[{label}]<{origin}> "));
+                                out.literal(partial(&data, *origin, count.get()));
+                            }
+                            None => {
+                                out.text(&format!("BODY[{label}] "));
+                                out.literal(&data);
+                            }
+                        }
+                    }
+                    MessageDataItemName::Rfc822
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Rfc822Text => {
+                        let (Some(r), Some(b)) = (record, blob.as_ref()) else {
+                            continue;
+                        };
+                        let (label, text) = match item {
+                            MessageDataItemName::Rfc822 => ("RFC822", SectionText::Full),
+                            MessageDataItemName::Rfc822Header => {
+                                ("RFC822.HEADER", SectionText::Header)
+                            }
+                            _ => ("RFC822.TEXT", SectionText::Text),
+                        };
+                        let data =
+                            extract(b, &r.index.structure, &SectionSpec { path: vec![], text });
+                        out.text(&format!("{label} "));
+                        out.literal(&data);
+                    }
+                    MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. } => {
+                    }
+                }
+            }
+            if flags_changed.contains(&m.uid) && !flags_written {
+                sep(out);
+                out.text(&format!("FLAGS {}", flag_list(&m.flags)));
+            }
+            out.text(")\r\n");
+            io.flush_if_large().await?;
+        }
+    }
+    Ok(Ok(Done::ok(if uid {
+        "UID FETCH completed"
+    } else {
+        "FETCH completed"
+    })))
+}
+
+fn request_has_uid(request: &MacroOrMessageDataItemNames<'_>) -> bool {
+    matches!(request, MacroOrMessageDataItemNames::MessageDataItemNames(list) if list.iter().any(|i| matches!(i, MessageDataItemName::Uid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_field_names() {
+        assert_eq!(internal_date(1_767_225_600), "01-Jan-2026 00:00:00 +0000");
+        assert_eq!(quote_field("Subject"), "Subject");
+        assert_eq!(quote_field("a b"), "\"a b\"");
+    }
+}

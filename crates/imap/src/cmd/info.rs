@@ -1,0 +1,68 @@
+//! CAPABILITY (RFC 9051 §6.1.1) and ENABLE (RFC 5161).
+//!
+//! What it keeps true: LOGINDISABLED is advertised, and AUTH=PLAIN withheld, exactly when
+//! LOGIN/AUTHENTICATE would be refused for lack of TLS (RFC 9051 §6.2.3, RFC 8314).
+
+use crate::done::Done;
+use crate::response::Out;
+use crate::session::Session;
+use imap_codec::imap_types::extensions::enable::CapabilityEnable;
+
+/// Whether this connection may authenticate in clear text.
+pub fn plaintext_auth_allowed(session: &Session) -> bool {
+    session.io.is_tls()
+        || (session.ctx.config.allow_plaintext_auth_on_loopback
+            && session.io.peer.ip().is_loopback())
+}
+
+pub fn capabilities(session: &Session) -> String {
+    let mut caps = vec!["IMAP4rev1".to_string()];
+    if session.is_authenticated() {
+        caps.extend(
+            [
+                "IDLE",
+                "NAMESPACE",
+                "UIDPLUS",
+                "MOVE",
+                "SPECIAL-USE",
+                "UNSELECT",
+                "CHILDREN",
+                "LITERAL+",
+                "ENABLE",
+                "ID",
+                "UTF8=ACCEPT",
+            ]
+            .map(str::to_string),
+        );
+        caps.push(format!("APPENDLIMIT={}", session.ctx.config.max_literal));
+    } else {
+        caps.extend(["LITERAL+", "ENABLE", "ID", "SASL-IR"].map(str::to_string));
+        if !session.io.is_tls() && session.ctx.tls.is_some() {
+            caps.push("STARTTLS".to_string());
+        }
+        if plaintext_auth_allowed(session) {
+            caps.push("AUTH=PLAIN".to_string());
+        } else {
+            caps.push("LOGINDISABLED".to_string());
+        }
+    }
+    caps.join(" ")
+}
+
+/// ENABLE: only UTF8=ACCEPT is something we change behaviour for; others are ignored as
+/// RFC 5161 §3.1 requires.
+pub fn enable(out: &mut Out, requested: &[CapabilityEnable<'_>]) -> Done {
+    let mut enabled = Vec::new();
+    for cap in requested {
+        if let CapabilityEnable::Utf8(_) = cap {
+            out.utf8 = true;
+            enabled.push("UTF8=ACCEPT");
+        }
+    }
+    if !enabled.is_empty() {
+        out.untagged(&format!("ENABLED {}", enabled.join(" ")));
+    } else {
+        out.untagged("ENABLED");
+    }
+    Done::ok("ENABLE completed")
+}

@@ -1,0 +1,14 @@
+//! One file per command group (STYLE.md): each takes exactly the state it needs.
+
+pub mod append;
+pub mod auth;
+pub mod copy;
+pub mod fetch;
+pub mod idle;
+pub mod info;
+pub mod list;
+pub mod mailbox;
+pub mod search;
+pub mod select;
+pub mod status;
+pub mod store;

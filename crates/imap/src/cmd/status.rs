@@ -1,0 +1,43 @@
+//! STATUS (RFC 9051 §6.3.11, RFC 7889 STATUS=SIZE, RFC 7162 HIGHESTMODSEQ).
+
+use crate::ImapContext;
+use crate::done::{CmdResult, Done};
+use crate::names;
+use crate::response::Out;
+use congvu_store::Account;
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::status::StatusDataItemName;
+
+pub async fn status(
+    ctx: &ImapContext,
+    out: &mut Out,
+    account: &Account,
+    mailbox: &Mailbox<'_>,
+    items: &[StatusDataItemName],
+) -> CmdResult {
+    let name = names::from_wire(mailbox, out.utf8)?;
+    let Some(folder) = ctx.store.folder_by_name(account.id, &name).await? else {
+        return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
+    };
+    let st = ctx.store.folder_status(folder.id).await?;
+    let mut parts = Vec::new();
+    for item in items {
+        parts.push(match item {
+            StatusDataItemName::Messages => format!("MESSAGES {}", st.messages),
+            StatusDataItemName::Recent => "RECENT 0".to_string(),
+            StatusDataItemName::UidNext => format!("UIDNEXT {}", st.uidnext),
+            StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", st.uidvalidity),
+            StatusDataItemName::Unseen => format!("UNSEEN {}", st.unseen),
+            StatusDataItemName::Deleted => format!("DELETED {}", st.deleted),
+            StatusDataItemName::DeletedStorage => "DELETED-STORAGE 0".to_string(),
+            StatusDataItemName::Size => format!("SIZE {}", st.size),
+            StatusDataItemName::HighestModSeq => {
+                format!("HIGHESTMODSEQ {}", st.highest_modseq.max(1))
+            }
+        });
+    }
+    out.text("* STATUS ");
+    out.string(names::to_wire(&folder.name, out.utf8).as_bytes());
+    out.text(&format!(" ({})\r\n", parts.join(" ")));
+    Ok(Done::ok("STATUS completed"))
+}

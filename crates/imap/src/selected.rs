@@ -1,0 +1,209 @@
+//! The session's view of the selected folder (RFC 9051 §2.3.1.2): message sequence numbers
+//! mapped to UIDs, flags as last reported, and the MODSEQ the view is synchronised to.
+//!
+//! What it keeps true: sequence numbers change only when this session reports them (EXISTS,
+//! EXPUNGE), and EXPUNGE is never reported while answering FETCH, STORE or SEARCH by sequence
+//! number (RFC 9051 §7.5.1); the snapshot then waits until a command where it is allowed.
+//! The snapshot is ordered by UID, which is the order of sequence numbers.
+
+use crate::done::Done;
+use crate::response::Out;
+use congvu_core::Flags;
+use congvu_store::{Folder, MessageSummary, ModSeq, Store, StoreError, Uid};
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use std::fmt::Write as _;
+
+pub struct Selected {
+    pub folder: Folder,
+    pub read_only: bool,
+    pub messages: Vec<MessageSummary>,
+    /// Every change up to this MODSEQ has been reported.
+    pub modseq: ModSeq,
+}
+
+/// Writes a flag list `(\Seen $Label)`.
+pub fn flag_list(flags: &Flags) -> String {
+    format!("({})", flags.names().join(" "))
+}
+
+impl Selected {
+    pub fn new(folder: Folder, read_only: bool, messages: Vec<MessageSummary>) -> Self {
+        let modseq = folder.highest_modseq;
+        Selected {
+            folder,
+            read_only,
+            messages,
+            modseq,
+        }
+    }
+
+    pub fn exists(&self) -> u32 {
+        self.messages.len() as u32
+    }
+
+    pub fn index_of(&self, uid: Uid) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Resolves a sequence set (or UID set) to snapshot indexes in ascending order.
+    /// RFC 9051 §6.4.8: UIDs that do not exist are ignored; message numbers beyond the mailbox
+    /// are an error.
+    pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, Done> {
+        let mut hits = vec![false; self.messages.len()];
+        let n = self.messages.len() as u32;
+        let last_uid = self.messages.last().map(|m| m.uid).unwrap_or(0);
+        let value = |v: &SeqOrUid| match v {
+            SeqOrUid::Value(x) => x.get(),
+            SeqOrUid::Asterisk => {
+                if uid {
+                    last_uid
+                } else {
+                    n
+                }
+            }
+        };
+        for seq in set.0.as_ref() {
+            let (a, b) = match seq {
+                Sequence::Single(v) => (value(v), value(v)),
+                Sequence::Range(x, y) => (value(x), value(y)),
+            };
+            let (lo, hi) = (a.min(b), a.max(b));
+            if uid {
+                let start = self.messages.partition_point(|m| m.uid < lo);
+                for (i, m) in self.messages.iter().enumerate().skip(start) {
+                    if m.uid > hi {
+                        break;
+                    }
+                    hits[i] = true;
+                }
+            } else {
+                if hi > n || lo == 0 {
+                    return Err(Done::bad("message sequence number out of range"));
+                }
+                for i in lo..=hi {
+                    hits[(i - 1) as usize] = true;
+                }
+            }
+        }
+        Ok(hits
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| **h)
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    /// Brings the view up to date with the store and reports what changed: EXPUNGE (only when
+    /// `allow_expunge`), EXISTS for new messages, FETCH FLAGS for changed flags.
+    pub async fn sync(
+        &mut self,
+        store: &dyn Store,
+        out: &mut Out,
+        allow_expunge: bool,
+    ) -> Result<(), StoreError> {
+        let changes = store.changes_since(self.folder.id, self.modseq).await?;
+        if changes.highest_modseq <= self.modseq
+            && changes.expunged.is_empty()
+            && changes.changed.is_empty()
+        {
+            return Ok(());
+        }
+        let pending_expunge = changes.expunged.iter().any(|u| self.index_of(*u).is_some());
+        if pending_expunge && !allow_expunge {
+            // Report nothing now; the same changes are read again at the next allowed point.
+            return Ok(());
+        }
+        for uid in &changes.expunged {
+            if let Some(i) = self.index_of(*uid) {
+                self.messages.remove(i);
+                out.untagged(&format!("{} EXPUNGE", i + 1));
+            }
+        }
+        let last_uid = self.messages.last().map(|m| m.uid).unwrap_or(0);
+        let mut added = false;
+        for m in changes.changed {
+            if let Some(i) = self.index_of(m.uid) {
+                let known = &mut self.messages[i];
+                if known.flags != m.flags {
+                    let mut line = String::new();
+                    let _ = write!(
+                        line,
+                        "{} FETCH (UID {} FLAGS {})",
+                        i + 1,
+                        m.uid,
+                        flag_list(&m.flags)
+                    );
+                    out.untagged(&line);
+                }
+                *known = m;
+            } else if m.uid > last_uid {
+                self.messages.push(m);
+                added = true;
+            }
+        }
+        if added {
+            self.messages.sort_by_key(|m| m.uid);
+            out.untagged(&format!("{} EXISTS", self.exists()));
+        }
+        self.modseq = self.modseq.max(changes.highest_modseq);
+        self.folder.uidnext = self.folder.uidnext.max(changes.uidnext);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    fn view(uids: &[u32]) -> Selected {
+        let folder = Folder {
+            id: 1,
+            account_id: 1,
+            name: "INBOX".into(),
+            special_use: None,
+            uidvalidity: 7,
+            uidnext: 100,
+            highest_modseq: 1,
+            subscribed: true,
+        };
+        let messages = uids
+            .iter()
+            .map(|&uid| MessageSummary {
+                uid,
+                modseq: 1,
+                flags: Flags::default(),
+                internal_date: 0,
+                size: 1,
+            })
+            .collect();
+        Selected::new(folder, false, messages)
+    }
+
+    fn set(s: &str) -> SequenceSet {
+        SequenceSet::try_from(s).unwrap()
+    }
+
+    #[test]
+    fn sequence_numbers() {
+        let v = view(&[3, 5, 9, 12]);
+        assert_eq!(v.resolve(&set("2:3"), false).unwrap(), vec![1, 2]);
+        assert_eq!(v.resolve(&set("*"), false).unwrap(), vec![3]);
+        assert_eq!(v.resolve(&set("4,1,2"), false).unwrap(), vec![0, 1, 3]);
+        assert!(v.resolve(&set("5"), false).is_err());
+    }
+
+    #[test]
+    fn uid_sets() {
+        let v = view(&[3, 5, 9, 12]);
+        assert_eq!(v.resolve(&set("4:10"), true).unwrap(), vec![1, 2]);
+        assert_eq!(v.resolve(&set("100:*"), true).unwrap(), vec![3]);
+        assert_eq!(v.resolve(&set("1:2"), true).unwrap(), Vec::<usize>::new());
+        assert_eq!(v.index_of(9), Some(2));
+        assert_eq!(
+            view(&[]).resolve(&set("1:*"), true).unwrap(),
+            Vec::<usize>::new()
+        );
+        let _ = NonZeroU32::MIN;
+    }
+}

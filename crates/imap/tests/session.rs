@@ -1,0 +1,520 @@
+//! The IMAP server on a loopback port, backed by the real SqliteStore and FsBlobStore, driven
+//! by a raw TCP client. Each test reads like a transcript: `c.ok("SELECT INBOX")` sends one
+//! tagged command and returns everything up to its tagged reply, which must be OK.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use congvu_imap::{ImapConfig, ImapContext, TlsMode, serve};
+use congvu_pipeline::Pipeline;
+use congvu_store::blob_fs::FsBlobStore;
+use congvu_store::sqlite::SqliteStore;
+use congvu_store::{AccountKind, AccountState, NewAccount, Store};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "Mật-khẩu-2026!";
+
+struct Server {
+    addr: std::net::SocketAddr,
+    store: Arc<SqliteStore>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(
+    configure: impl FnOnce(&mut ImapConfig),
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("meta.db"))
+            .await
+            .expect("store"),
+    );
+    let blobs = Arc::new(
+        FsBlobStore::open(&dir.path().join("blobs"))
+            .await
+            .expect("blobs"),
+    );
+    let hash = congvu_core::password::hash_password(PASSWORD, &[3u8; 16]).expect("hash");
+    for local in ["an", "binh", "treo"] {
+        store
+            .create_account(NewAccount {
+                address: format!("{local}@tinh.gov.vn"),
+                display_name: local.to_string(),
+                password_hash: hash.clone(),
+                kind: AccountKind::Person,
+                created_at: 0,
+            })
+            .await
+            .expect("create account");
+    }
+    let treo = store
+        .account_by_address("treo@tinh.gov.vn")
+        .await
+        .expect("q")
+        .expect("treo");
+    store
+        .set_account_state(treo.id, AccountState::Suspended)
+        .await
+        .expect("suspend");
+    let mut config = ImapConfig {
+        hostname: "mail.tinh.gov.vn".into(),
+        allow_plaintext_auth_on_loopback: true,
+        ..ImapConfig::default()
+    };
+    configure(&mut config);
+    let ctx = Arc::new(ImapContext {
+        store: store.clone(),
+        blobs,
+        pipeline: Arc::new(Pipeline::standard()),
+        tls,
+        config,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(serve(listener, ctx, TlsMode::StartTls, shutdown.clone()));
+    Server {
+        addr,
+        store,
+        shutdown,
+        handle,
+        _dir: dir,
+    }
+}
+
+struct Client {
+    r: BufReader<TcpStream>,
+    n: u32,
+}
+
+impl Client {
+    async fn connect(server: &Server) -> (Client, String) {
+        let tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let mut c = Client {
+            r: BufReader::new(tcp),
+            n: 0,
+        };
+        let greeting = c.line().await;
+        (c, greeting)
+    }
+
+    async fn login(server: &Server, user: &str) -> Client {
+        let (mut c, greeting) = Client::connect(server).await;
+        assert!(
+            greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+            "{greeting}"
+        );
+        c.ok(&format!("LOGIN {user}@tinh.gov.vn \"{PASSWORD}\""))
+            .await;
+        c
+    }
+
+    /// One line (with any literal it announces appended).
+    async fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        let fut = self.r.read_until(b'\n', &mut buf);
+        tokio::time::timeout(Duration::from_secs(10), fut)
+            .await
+            .expect("timed out")
+            .expect("read");
+        let mut s = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(open) = s
+            .trim_end()
+            .strip_suffix('}')
+            .and_then(|x| x.rfind('{').map(|i| (i, x)))
+            && let Ok(n) = open.1[open.0 + 1..].parse::<usize>()
+        {
+            let mut lit = vec![0u8; n];
+            self.r.read_exact(&mut lit).await.expect("literal");
+            s.push_str(&String::from_utf8_lossy(&lit));
+            s.push_str(&Box::pin(self.line()).await);
+        }
+        s
+    }
+
+    async fn send(&mut self, raw: &str) {
+        self.r
+            .get_mut()
+            .write_all(raw.as_bytes())
+            .await
+            .expect("write");
+    }
+
+    /// Sends a tagged command and returns the transcript up to and including the tagged reply.
+    async fn cmd(&mut self, command: &str) -> String {
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        self.send(&format!("{tag} {command}\r\n")).await;
+        self.until(&tag).await
+    }
+
+    async fn until(&mut self, tag: &str) -> String {
+        let mut all = String::new();
+        loop {
+            let line = self.line().await;
+            assert!(!line.is_empty(), "connection closed; so far: {all}");
+            all.push_str(&line);
+            if line.starts_with(&format!("{tag} ")) {
+                return all;
+            }
+        }
+    }
+
+    async fn ok(&mut self, command: &str) -> String {
+        let t = self.cmd(command).await;
+        let last = t.lines().last().unwrap_or_default();
+        assert!(last.contains(" OK"), "{command} -> {t}");
+        t
+    }
+
+    async fn append(&mut self, folder: &str, flags: &str, message: &str) -> String {
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        self.send(&format!(
+            "{tag} APPEND {folder} ({flags}) {{{}}}\r\n",
+            message.len()
+        ))
+        .await;
+        let cont = self.line().await;
+        assert!(cont.starts_with("+ "), "{cont}");
+        self.send(&format!("{message}\r\n")).await;
+        let t = self.until(&tag).await;
+        assert!(t.contains(&format!("{tag} OK [APPENDUID ")), "{t}");
+        t
+    }
+}
+
+const MSG: &str = "From: Nguyễn Văn An <an@tinh.gov.vn>\r\nTo: binh@tinh.gov.vn\r\nSubject: =?UTF-8?Q?K=E1=BA=BF_ho=E1=BA=A1ch?= 2026\r\nDate: Thu, 01 Jan 2026 08:00:00 +0700\r\nMessage-ID: <k1@tinh.gov.vn>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nKế hoạch năm 2026 của Sở.\r\n--b\r\nContent-Type: application/pdf; name=\"cv.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
+
+#[tokio::test]
+async fn login_list_append_fetch_search_store_copy_move_expunge() {
+    let server = start(|_| {}, None).await;
+    let mut c = Client::login(&server, "an").await;
+    let list = c.ok("LIST \"\" \"*\"").await;
+    for want in [
+        "\\Sent",
+        "\\Drafts",
+        "\\Junk",
+        "\\Trash",
+        "\\Archive",
+        "\"INBOX\"",
+    ] {
+        assert!(list.contains(want), "{want} missing in {list}");
+    }
+    assert!(list.contains("\\HasNoChildren"), "{list}");
+
+    c.append("INBOX", "\\Flagged", MSG).await;
+    c.append("INBOX", "", "Subject: second\r\n\r\nplain body\r\n")
+        .await;
+    let sel = c.ok("SELECT INBOX").await;
+    assert!(sel.contains("* 2 EXISTS"), "{sel}");
+    assert!(sel.contains("[UIDVALIDITY "), "{sel}");
+    assert!(sel.contains("[UIDNEXT 3]"), "{sel}");
+    assert!(sel.contains("[PERMANENTFLAGS ("), "{sel}");
+    assert!(sel.contains("[HIGHESTMODSEQ "), "{sel}");
+    assert!(sel.contains("OK [READ-WRITE]"), "{sel}");
+
+    let f = c
+        .ok("FETCH 1 (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    assert!(
+        f.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE "),
+        "{f}"
+    );
+    assert!(f.contains("BODY[HEADER.FIELDS (SUBJECT)] {"), "{f}");
+    assert!(
+        f.contains("Subject: =?UTF-8?Q?K=E1=BA=BF_ho=E1=BA=A1ch?= 2026\r\n\r\n)"),
+        "{f}"
+    );
+    assert!(!f.contains("\\Seen"), "PEEK must not set \\Seen: {f}");
+
+    let f = c.ok("FETCH 1 (BODYSTRUCTURE ENVELOPE)").await;
+    assert!(f.contains("\"mixed\""), "{f}");
+    assert!(
+        f.contains("(\"text\" \"plain\" (\"charset\" \"utf-8\")"),
+        "{f}"
+    );
+    assert!(f.contains("\"application\" \"pdf\""), "{f}");
+    assert!(f.contains("\"<k1@tinh.gov.vn>\""), "{f}");
+    assert!(f.contains("\"an\" \"tinh.gov.vn\""), "{f}");
+
+    let f = c.ok("FETCH 1 BODY[1]").await;
+    assert!(f.contains("BODY[1] {"), "{f}");
+    assert!(f.contains("Kế hoạch năm 2026 của Sở."), "{f}");
+    assert!(
+        f.contains("FLAGS (\\Seen \\Flagged)"),
+        "BODY[] sets \\Seen: {f}"
+    );
+    let f = c
+        .ok("FETCH 1 (BODY.PEEK[2.MIME] BODY.PEEK[TEXT]<0.4>)")
+        .await;
+    assert!(f.contains("BODY[2.MIME] {"), "{f}");
+    assert!(f.contains("Content-Type: application/pdf"), "{f}");
+    assert!(f.contains("BODY[TEXT]<0> {4}\r\n--b\r"), "{f}");
+
+    let s = c.ok("SEARCH UNSEEN").await;
+    assert!(s.contains("* SEARCH 2\r\n"), "{s}");
+    let s = c.ok("UID SEARCH SUBJECT \"second\"").await;
+    assert!(s.contains("* SEARCH 2\r\n"), "{s}");
+    let s = c.ok("SEARCH OR FLAGGED LARGER 100000").await;
+    assert!(s.contains("* SEARCH 1\r\n"), "{s}");
+    let s = c.ok("SEARCH NOT SEEN SENTBEFORE 1-Jan-2000").await;
+    assert!(s.contains("* SEARCH\r\n"), "{s}");
+    let s = c.ok("SEARCH HEADER Message-ID k1@tinh").await;
+    assert!(s.contains("* SEARCH 1\r\n"), "{s}");
+
+    let st = c.ok("STORE 2 +FLAGS ($Work \\Answered)").await;
+    assert!(st.contains("* 2 FETCH (FLAGS (\\Answered $Work))"), "{st}");
+    let st = c.ok("UID STORE 2 -FLAGS.SILENT ($Work)").await;
+    assert!(!st.contains("FETCH"), "{st}");
+
+    let cp = c.ok("COPY 1:2 Archive").await;
+    assert!(cp.contains("OK [COPYUID "), "{cp}");
+    let status = c.ok("STATUS Archive (MESSAGES UIDNEXT UNSEEN)").await;
+    assert!(
+        status.contains("* STATUS \"Archive\" (MESSAGES 2 UIDNEXT 3 UNSEEN 1)"),
+        "{status}"
+    );
+    let mv = c.ok("UID MOVE 2 Trash").await;
+    assert!(mv.contains("* OK [COPYUID "), "{mv}");
+    assert!(mv.contains("* 2 EXPUNGE"), "{mv}");
+    let no = c.cmd("COPY 1 \"No such\"").await;
+    assert!(no.contains("NO [TRYCREATE]"), "{no}");
+
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    let ex = c.ok("EXPUNGE").await;
+    assert!(ex.contains("* 1 EXPUNGE"), "{ex}");
+    let bad = c.cmd("FETCH 1 FLAGS").await;
+    assert!(bad.contains(" BAD "), "{bad}");
+    let bye = c.ok("LOGOUT").await;
+    assert!(bye.contains("* BYE"), "{bye}");
+}
+
+#[tokio::test]
+async fn unicode_folders_in_modified_utf7_and_utf8() {
+    let server = start(|_| {}, None).await;
+    let mut c = Client::login(&server, "an").await;
+    c.ok("CREATE \"C&APQ-ng v&AQM-n/2026\"").await;
+    let again = c.cmd("CREATE \"C&APQ-ng v&AQM-n/2026\"").await;
+    assert!(again.contains("NO [ALREADYEXISTS]"), "{again}");
+    let an = server
+        .store
+        .account_by_address("an@tinh.gov.vn")
+        .await
+        .expect("q")
+        .expect("an");
+    assert!(
+        server
+            .store
+            .folder_by_name(an.id, "Công văn/2026")
+            .await
+            .expect("q")
+            .is_some()
+    );
+    let list = c.ok("LIST \"\" \"C*\"").await;
+    assert!(list.contains("\"C&APQ-ng v&AQM-n/2026\""), "{list}");
+    let target = congvu_wire::imap_utf7::encode("Lưu trữ");
+    c.ok(&format!("RENAME \"C&APQ-ng v&AQM-n/2026\" \"{target}\""))
+        .await;
+    assert!(
+        server
+            .store
+            .folder_by_name(an.id, "Lưu trữ")
+            .await
+            .expect("q")
+            .is_some()
+    );
+    let e = c.ok("ENABLE UTF8=ACCEPT").await;
+    assert!(e.contains("* ENABLED UTF8=ACCEPT"), "{e}");
+    let list = c.ok("LIST \"\" \"%\"").await;
+    assert!(list.contains("\"Lưu trữ\""), "{list}");
+    c.ok("SUBSCRIBE \"Lưu trữ\"").await;
+    let lsub = c.ok("LSUB \"\" \"L*\"").await;
+    assert!(lsub.contains("* LSUB"), "{lsub}");
+    c.ok("DELETE \"Lưu trữ\"").await;
+    let no = c.cmd("DELETE INBOX").await;
+    assert!(no.contains(" NO "), "{no}");
+    let bad = c.cmd("CREATE \"a&-bad\"").await;
+    assert!(bad.contains(" OK "), "UTF8 mode takes & literally: {bad}");
+}
+
+#[tokio::test]
+async fn authentication_rules() {
+    let server = start(|_| {}, None).await;
+    let (mut c, _) = Client::connect(&server).await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(
+        caps.contains("AUTH=PLAIN") && caps.contains("SASL-IR"),
+        "{caps}"
+    );
+    let no = c.cmd("LOGIN an@tinh.gov.vn wrong").await;
+    assert!(no.contains("NO [AUTHENTICATIONFAILED]"), "{no}");
+    let bad = c.cmd("SELECT INBOX").await;
+    assert!(bad.contains(" BAD "), "{bad}");
+    let no = c
+        .cmd(&format!("LOGIN treo@tinh.gov.vn \"{PASSWORD}\""))
+        .await;
+    assert!(no.contains(" NO [") && no.contains("suspended"), "{no}");
+    // Third failure closes the connection.
+    let no = c.cmd("LOGIN nobody@tinh.gov.vn x").await;
+    assert!(no.contains("* BYE"), "{no}");
+
+    // AUTHENTICATE PLAIN with SASL-IR: "\0An@Tinh.gov.vn\0password", upper case login.
+    let (mut c, _) = Client::connect(&server).await;
+    let ir = base64(&format!("\0An@Tinh.gov.vn\0{PASSWORD}"));
+    let ok = c.ok(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    assert!(ok.contains("OK [CAPABILITY IMAP4rev1"), "{ok}");
+    // AUTHENTICATE with a continuation.
+    let (mut c, _) = Client::connect(&server).await;
+    c.send("a AUTHENTICATE PLAIN\r\n").await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send(&format!(
+        "{}\r\n",
+        base64(&format!("\0binh@tinh.gov.vn\0{PASSWORD}"))
+    ))
+    .await;
+    let ok = c.until("a").await;
+    assert!(ok.contains("a OK"), "{ok}");
+}
+
+#[tokio::test]
+async fn plaintext_login_refused_without_tls() {
+    let server = start(|c| c.allow_plaintext_auth_on_loopback = false, None).await;
+    let (mut c, greeting) = Client::connect(&server).await;
+    assert!(greeting.contains("LOGINDISABLED"), "{greeting}");
+    let no = c.cmd(&format!("LOGIN an@tinh.gov.vn \"{PASSWORD}\"")).await;
+    assert!(no.contains("NO [PRIVACYREQUIRED]"), "{no}");
+}
+
+#[tokio::test]
+async fn starttls_then_login() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("tls config");
+    let server = start(
+        |c| c.allow_plaintext_auth_on_loopback = false,
+        Some(Arc::new(tls)),
+    )
+    .await;
+    let (mut c, greeting) = Client::connect(&server).await;
+    assert!(greeting.contains("STARTTLS"), "{greeting}");
+    // A command pipelined after STARTTLS must be discarded (RFC 9051 §6.2.1).
+    c.send("s STARTTLS\r\nx NOOP\r\n").await;
+    let ok = c.until("s").await;
+    assert!(ok.contains("s OK"), "{ok}");
+    // Drive the TLS side with tokio-rustls as a client.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    let client_cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+    let tcp = c.r.into_inner();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("handshake");
+    let mut r = BufReader::new(tls);
+    r.get_mut()
+        .write_all(format!("l LOGIN an@tinh.gov.vn \"{PASSWORD}\"\r\n").as_bytes())
+        .await
+        .expect("w");
+    let mut line = String::new();
+    r.read_line(&mut line).await.expect("read");
+    assert!(
+        line.starts_with("l OK [CAPABILITY"),
+        "the pipelined NOOP must not be answered: {line}"
+    );
+}
+
+#[tokio::test]
+async fn literal_limits() {
+    let server = start(|c| c.max_literal = 100, None).await;
+    let mut c = Client::login(&server, "an").await;
+    c.send("a APPEND INBOX {1000}\r\n").await;
+    let no = c.line().await;
+    assert!(no.starts_with("a NO [TOOBIG]"), "{no}");
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps.contains("APPENDLIMIT=100"), "{caps}");
+    // LITERAL+ within the limit needs no continuation.
+    c.send("b APPEND INBOX {12+}\r\nSubject: x\r\n\r\n").await;
+    let ok = c.until("b").await;
+    assert!(ok.contains("b OK [APPENDUID"), "{ok}");
+    // A huge literal on another command is refused before it is read.
+    c.send("c LOGIN {5000000}\r\n").await;
+    let bad = c.line().await;
+    assert!(bad.starts_with("c BAD"), "{bad}");
+    let bad = c.cmd("FROB").await;
+    assert!(bad.contains(" BAD "), "{bad}");
+    c.ok("NOOP").await;
+}
+
+#[tokio::test]
+async fn idle_reports_new_messages_and_shutdown_says_bye() {
+    let server = start(|_| {}, None).await;
+    let mut a = Client::login(&server, "an").await;
+    a.ok("SELECT INBOX").await;
+    a.send("i IDLE\r\n").await;
+    assert!(a.line().await.starts_with("+ "));
+    let mut b = Client::login(&server, "an").await;
+    b.append("INBOX", "", "Subject: pushed\r\n\r\nhi\r\n").await;
+    let exists = a.line().await;
+    assert_eq!(exists, "* 1 EXISTS\r\n");
+    b.ok("SELECT INBOX").await;
+    b.ok("STORE 1 +FLAGS (\\Seen)").await;
+    let flags = a.line().await;
+    assert!(
+        flags.starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen))"),
+        "{flags}"
+    );
+    a.send("DONE\r\n").await;
+    let done = a.until("i").await;
+    assert!(done.contains("i OK"), "{done}");
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    b.ok("EXPUNGE").await;
+    let noop = a.ok("NOOP").await;
+    assert!(noop.contains("* 1 EXPUNGE"), "{noop}");
+
+    a.send("j IDLE\r\n").await;
+    assert!(a.line().await.starts_with("+ "));
+    server.shutdown.cancel();
+    let bye = a.line().await;
+    assert!(bye.starts_with("* BYE"), "{bye}");
+    let bye = b.line().await;
+    assert!(bye.starts_with("* BYE server shutting down"), "{bye}");
+    let joined = tokio::time::timeout(Duration::from_secs(12), server.handle)
+        .await
+        .expect("serve returns");
+    assert!(joined.expect("join").is_ok());
+}
+
+fn base64(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let v = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(v[0]) << 16) | (u32::from(v[1]) << 8) | u32::from(v[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
