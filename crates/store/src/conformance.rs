@@ -10,7 +10,7 @@
 
 use crate::{
     Account, AccountKind, AccountState, BlobHash, BlobStore, Delivered, Delivery, DeliveryTarget,
-    Folder, FolderChange, FolderTarget, NewAccount, Store, StoreError, TextField, Uid,
+    Folder, FolderChange, FolderTarget, Grant, NewAccount, Store, StoreError, TextField, Uid,
 };
 use congvu_core::fold::{fold_diacritics, normalize_lower};
 use congvu_core::{Flags, SpecialUse, flags::FlagOp};
@@ -32,6 +32,7 @@ pub async fn run_all(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) {
     search_with_and_without_diacritics(&store, &blobs).await;
     concurrent_deliveries_get_distinct_uids(&store, &blobs).await;
     notifications_follow_commits(&store, &blobs).await;
+    grants_delegate_mailboxes(&store, &blobs).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1041,4 +1042,109 @@ pub async fn notifications_follow_commits(store: &Arc<dyn Store>, blobs: &Arc<dy
     store.expunge(inbox.id, None).await.expect("expunge");
     let after = folder(store, &account, "INBOX").await;
     assert_eq!(next_for_inbox().await.modseq, after.highest_modseq);
+}
+
+/// Delegation of a unit mailbox to its keepers (RFC 4314 rights): grants read both ways,
+/// replaced, canonicalised, removed by empty rights; bad letters, self-grants and unknown
+/// accounts are refused without changing anything.
+pub async fn grants_delegate_mailboxes(store: &Arc<dyn Store>, _blobs: &Arc<dyn BlobStore>) {
+    let unit = new_account(store, "grants-unit").await;
+    let other_unit = new_account(store, "grants-unit2").await;
+    let clerk = new_account(store, "grants-clerk").await;
+    let deputy = new_account(store, "grants-deputy").await;
+    let grant = |mailbox: &Account, grantee: &Account, rights: &str| Grant {
+        mailbox: mailbox.id,
+        grantee: grantee.id,
+        rights: rights.to_string(),
+    };
+
+    assert!(
+        store
+            .grants_to(clerk.id)
+            .await
+            .expect("grants_to")
+            .is_empty()
+    );
+    assert!(
+        store
+            .grants_on(unit.id)
+            .await
+            .expect("grants_on")
+            .is_empty()
+    );
+
+    store
+        .set_grant(unit.id, clerk.id, "lrsp")
+        .await
+        .expect("grant");
+    store
+        .set_grant(unit.id, deputy.id, "lr")
+        .await
+        .expect("grant");
+    store
+        .set_grant(other_unit.id, clerk.id, "pl")
+        .await
+        .expect("grant");
+    assert_eq!(
+        store.grants_to(clerk.id).await.expect("grants_to"),
+        vec![
+            grant(&unit, &clerk, "lrsp"),
+            grant(&other_unit, &clerk, "lp")
+        ],
+        "rights come back canonical (\"pl\" is stored \"lp\"), ordered by mailbox"
+    );
+    assert_eq!(
+        store.grants_on(unit.id).await.expect("grants_on"),
+        vec![grant(&unit, &clerk, "lrsp"), grant(&unit, &deputy, "lr")]
+    );
+
+    // Setting again replaces; duplicates collapse.
+    store
+        .set_grant(unit.id, deputy.id, "aaplrl")
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.grants_on(unit.id).await.expect("grants_on"),
+        vec![grant(&unit, &clerk, "lrsp"), grant(&unit, &deputy, "lrpa")]
+    );
+
+    // Refusals change nothing.
+    match store.set_grant(unit.id, deputy.id, "lrz").await {
+        Err(StoreError::Invalid(text)) => assert!(text.contains('z'), "{text}"),
+        other => panic!("unknown right letter: expected Invalid, got {other:?}"),
+    }
+    match store.set_grant(unit.id, unit.id, "lr").await {
+        Err(StoreError::Invalid(_)) => {}
+        other => panic!("self-grant: expected Invalid, got {other:?}"),
+    }
+    match store.set_grant(unit.id, i64::MAX, "lr").await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("unknown grantee: expected NotFound, got {other:?}"),
+    }
+    match store.set_grant(i64::MAX, clerk.id, "lr").await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("unknown mailbox: expected NotFound, got {other:?}"),
+    }
+    assert_eq!(
+        store.grants_on(unit.id).await.expect("grants_on"),
+        vec![grant(&unit, &clerk, "lrsp"), grant(&unit, &deputy, "lrpa")]
+    );
+
+    // Empty rights remove the grant; removing again is not an error.
+    store
+        .set_grant(unit.id, clerk.id, "")
+        .await
+        .expect("revoke");
+    store
+        .set_grant(unit.id, clerk.id, "")
+        .await
+        .expect("revoke twice");
+    assert_eq!(
+        store.grants_to(clerk.id).await.expect("grants_to"),
+        vec![grant(&other_unit, &clerk, "lp")]
+    );
+    assert_eq!(
+        store.grants_on(unit.id).await.expect("grants_on"),
+        vec![grant(&unit, &deputy, "lrpa")]
+    );
 }

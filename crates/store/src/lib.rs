@@ -16,9 +16,9 @@ use congvu_wire::mime::MessageIndex;
 use std::sync::Arc;
 
 pub mod blob_fs;
-pub mod sqlite;
 #[doc(hidden)]
 pub mod conformance;
+pub mod sqlite;
 
 pub type AccountId = i64;
 pub type FolderId = i64;
@@ -74,9 +74,13 @@ impl AccountKind {
         }
     }
     pub fn from_token(s: &str) -> Option<Self> {
-        [AccountKind::Person, AccountKind::Unit, AccountKind::Operator]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            AccountKind::Person,
+            AccountKind::Unit,
+            AccountKind::Operator,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -98,9 +102,13 @@ impl AccountState {
         }
     }
     pub fn from_token(s: &str) -> Option<Self> {
-        [AccountState::Active, AccountState::Suspended, AccountState::Revoked]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            AccountState::Active,
+            AccountState::Suspended,
+            AccountState::Revoked,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -288,9 +296,11 @@ pub trait Store: Send + Sync + 'static {
         flags: &Flags,
         unchanged_since: Option<ModSeq>,
     ) -> Result<StoreFlagsResult>;
-    async fn copy_messages(&self, from: FolderId, uids: &[Uid], to: FolderId) -> Result<CopyResult>;
+    async fn copy_messages(&self, from: FolderId, uids: &[Uid], to: FolderId)
+    -> Result<CopyResult>;
     /// MOVE (RFC 6851): copy then expunge from the source, atomically.
-    async fn move_messages(&self, from: FolderId, uids: &[Uid], to: FolderId) -> Result<CopyResult>;
+    async fn move_messages(&self, from: FolderId, uids: &[Uid], to: FolderId)
+    -> Result<CopyResult>;
     /// Removes the messages flagged `\Deleted` (only those among `uids` when given, as
     /// UID EXPUNGE does), records them for QRESYNC, and returns their UIDs ascending.
     async fn expunge(&self, folder: FolderId, uids: Option<&[Uid]>) -> Result<Vec<Uid>>;
@@ -304,36 +314,34 @@ pub trait Store: Send + Sync + 'static {
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
     /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is
     /// searched (matching with or without diacritics), otherwise the exact text. Case-insensitive.
-    async fn search_text(&self, folder: FolderId, field: TextField, needle: &str) -> Result<Vec<Uid>>;
+    async fn search_text(
+        &self,
+        folder: FolderId,
+        field: TextField,
+        needle: &str,
+    ) -> Result<Vec<Uid>>;
 
     /// Change notifications for IDLE; every committed change to a folder is sent once.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<FolderChange>;
 
     // ---- delegation of unit mailboxes (RFC 4314 rights letters) ----
-    // The two default bodies below exist only while the backends are being extended in
-    // parallel; each backend overrides them and the defaults are then removed.
     /// Grants `rights` (e.g. "lrswipkxtea") on `mailbox` to `grantee`, replacing earlier rights;
-    /// empty rights remove the grant.
-    async fn set_grant(&self, mailbox: AccountId, grantee: AccountId, rights: &str) -> Result<()> {
-        let _ = (mailbox, grantee, rights);
-        Err(StoreError::Unavailable("grants are not implemented by this backend".into()))
-    }
-    /// The mailboxes granted to `grantee`, with the rights on each.
-    async fn grants_to(&self, grantee: AccountId) -> Result<Vec<Grant>> {
-        let _ = grantee;
-        Err(StoreError::Unavailable("grants are not implemented by this backend".into()))
-    }
-    /// Every grant on `mailbox`.
-    async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>> {
-        let _ = mailbox;
-        Err(StoreError::Unavailable("grants are not implemented by this backend".into()))
-    }
+    /// empty rights remove the grant. Rights are stored in canonical order without duplicates;
+    /// an unknown letter or a grant of a mailbox to its own account is `Invalid`, an unknown
+    /// account `NotFound`.
+    async fn set_grant(&self, mailbox: AccountId, grantee: AccountId, rights: &str) -> Result<()>;
+    /// The mailboxes granted to `grantee`, with the rights on each, by mailbox id.
+    async fn grants_to(&self, grantee: AccountId) -> Result<Vec<Grant>>;
+    /// Every grant on `mailbox`, by grantee id.
+    async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>>;
 
     // ---- outbound queue (remote recipients) ----
     /// Queues a message (blob already stored) for remote recipients; durable when it returns.
     async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId> {
         let _ = message;
-        Err(StoreError::Unavailable("the outbound queue is not implemented by this backend".into()))
+        Err(StoreError::Unavailable(
+            "the outbound queue is not implemented by this backend".into(),
+        ))
     }
 }
 

@@ -62,6 +62,7 @@ conformance_tests!(
     search_with_and_without_diacritics,
     concurrent_deliveries_get_distinct_uids,
     notifications_follow_commits,
+    grants_delegate_mailboxes,
 );
 
 /// All checks on one shared store, as a backend with costly set-up would run them.
@@ -281,4 +282,30 @@ async fn group_commit_throughput() {
         rate > 200.0,
         "group commit too slow: {rate:.0} deliveries/s"
     );
+}
+
+/// Grants are on disk: after closing and opening the same files they are all still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _blobs) = open_in(dir.path()).await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let unit = conformance::new_account(&store, "vanphong").await;
+    let clerk = conformance::new_account(&store, "vanthu").await;
+    store
+        .set_grant(unit.id, clerk.id, "lrswp")
+        .await
+        .expect("grant");
+    drop(store);
+    let (sqlite, _blobs) = open_in(dir.path()).await;
+    let grants = sqlite.grants_to(clerk.id).await.expect("grants_to");
+    assert_eq!(
+        grants,
+        vec![congvu_store::Grant {
+            mailbox: unit.id,
+            grantee: clerk.id,
+            rights: "lrswp".to_string(),
+        }]
+    );
+    sqlite.close().await.expect("close");
 }

@@ -18,6 +18,7 @@ mod accounts;
 mod deliver;
 mod flags;
 mod folders;
+mod grants;
 mod messages;
 mod read;
 mod rows;
@@ -25,8 +26,8 @@ mod search;
 
 use crate::{
     Account, AccountId, AccountState, CopyResult, Delivered, Delivery, Folder, FolderChange,
-    FolderChanges, FolderId, FolderStatus, MessageRecord, MessageSummary, ModSeq, NewAccount,
-    Result, Store, StoreError, StoreFlagsResult, TextField, Uid,
+    FolderChanges, FolderId, FolderStatus, Grant, MessageRecord, MessageSummary, ModSeq,
+    NewAccount, Result, Store, StoreError, StoreFlagsResult, TextField, Uid,
 };
 use async_trait::async_trait;
 use congvu_core::{Flags, SpecialUse, flags::FlagOp};
@@ -279,5 +280,17 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> broadcast::Receiver<FolderChange> {
         self.shared.changes.subscribe()
+    }
+
+    async fn set_grant(&self, mailbox: AccountId, grantee: AccountId, rights: &str) -> Result<()> {
+        grants::set_grant(&self.shared, mailbox, grantee, rights).await
+    }
+
+    async fn grants_to(&self, grantee: AccountId) -> Result<Vec<Grant>> {
+        grants::grants_to(&self.shared.read, grantee).await
+    }
+
+    async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>> {
+        grants::grants_on(&self.shared.read, mailbox).await
     }
 }
