@@ -77,6 +77,17 @@ impl Selected {
                     hits[i] = true;
                 }
             } else {
+                // "1:*" or "*" in an empty mailbox matches nothing rather than failing, as
+                // clients routinely send it right after SELECT.
+                let has_star = matches!(
+                    seq,
+                    Sequence::Single(SeqOrUid::Asterisk)
+                        | Sequence::Range(SeqOrUid::Asterisk, _)
+                        | Sequence::Range(_, SeqOrUid::Asterisk)
+                );
+                if n == 0 && has_star {
+                    continue;
+                }
                 if hi > n || lo == 0 {
                     return Err(Done::bad("message sequence number out of range"));
                 }

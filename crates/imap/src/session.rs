@@ -406,8 +406,29 @@ impl Session {
             (C::ExpungeUid { sequence_set }, State::Selected(_, sel)) => {
                 cmd::copy::expunge(&ctx, &mut self.io.out, sel, Some(&sequence_set)).await
             }
-            (C::Search { criteria, uid, .. }, State::Selected(_, sel)) => {
-                cmd::search::search(&ctx, &mut self.io.out, sel, criteria.as_ref(), uid).await
+            (
+                C::Search {
+                    charset,
+                    criteria,
+                    uid,
+                },
+                State::Selected(_, sel),
+            ) => {
+                match charset.as_ref().map(|c| c.as_ref().to_ascii_uppercase()) {
+                    None => {
+                        cmd::search::search(&ctx, &mut self.io.out, sel, criteria.as_ref(), uid)
+                            .await
+                    }
+                    Some(c) if c == "UTF-8" || c == "US-ASCII" => {
+                        cmd::search::search(&ctx, &mut self.io.out, sel, criteria.as_ref(), uid)
+                            .await
+                    }
+                    // RFC 9051 §6.4.4: an unsupported charset is refused with the ones we take.
+                    Some(_) => Err(Done::no(
+                        Some("BADCHARSET (UTF-8 US-ASCII)"),
+                        "only UTF-8 searches are supported",
+                    )),
+                }
             }
             (
                 C::Fetch {

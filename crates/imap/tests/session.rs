@@ -220,6 +220,18 @@ async fn login_list_append_fetch_search_store_copy_move_expunge() {
     assert!(sel.contains("[HIGHESTMODSEQ "), "{sel}");
     assert!(sel.contains("OK [READ-WRITE]"), "{sel}");
 
+    // An APPEND to the selected folder is reported before the tagged OK.
+    let t = c
+        .append("INBOX", "\\Deleted", "Subject: third\r\n\r\nx\r\n")
+        .await;
+    assert!(t.contains("* 3 EXISTS\r\n"), "{t}");
+    let t = c.ok("UID EXPUNGE 3").await;
+    assert!(t.contains("* 3 EXPUNGE\r\n"), "{t}");
+    let bad = c.cmd("SEARCH CHARSET KOI8-R ALL").await;
+    assert!(bad.contains("NO [BADCHARSET"), "{bad}");
+    let empty = c.ok("STATUS Drafts (MESSAGES)").await;
+    assert!(empty.contains("(MESSAGES 0)"), "{empty}");
+
     let f = c
         .ok("FETCH 1 (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
         .await;
@@ -453,6 +465,9 @@ async fn literal_limits() {
     c.send("c LOGIN {5000000}\r\n").await;
     let bad = c.line().await;
     assert!(bad.starts_with("c BAD"), "{bad}");
+    c.send("\u{0}\u{7f} garbage\r\n").await;
+    let bad = c.line().await;
+    assert!(bad.starts_with("* BAD"), "{bad}");
     let bad = c.cmd("FROB").await;
     assert!(bad.contains(" BAD "), "{bad}");
     c.ok("NOOP").await;
@@ -517,4 +532,57 @@ fn base64(s: &str) -> String {
         }
     }
     out
+}
+
+/// A real client: Python's imaplib parses every response we send in a typical session.
+#[tokio::test]
+async fn python_imaplib_session() {
+    let server = start(|_| {}, None).await;
+    let script = r#"
+import imaplib, sys
+port = int(sys.argv[1]); password = sys.argv[2]
+m = imaplib.IMAP4("127.0.0.1", port)
+m._encoding = "utf-8"  # the password has diacritics
+m.login("an@tinh.gov.vn", password)
+typ, data = m.list()
+assert typ == "OK" and any(b"\\Sent" in d for d in data), data
+msg = "From: a@tinh.gov.vn\r\nSubject: Th\u01b0 m\u1edbi\r\n\r\nN\u1ed9i dung\r\n".encode("utf-8")
+typ, data = m.append("INBOX", "(\\Flagged)", None, msg)
+assert typ == "OK" and b"APPENDUID" in data[0], data
+typ, data = m.select("Sent", readonly=True)
+assert typ == "OK" and data[0] == b"0", data
+typ, data = m.fetch("1:*", "(FLAGS)")
+assert typ == "OK", data
+typ, data = m.select("INBOX")
+assert typ == "OK" and data[0] == b"1", data
+typ, data = m.uid("FETCH", "1", "(FLAGS BODY.PEEK[] BODYSTRUCTURE ENVELOPE)")
+assert typ == "OK" and data[0][1] == msg, data
+typ, data = m.search(None, "FLAGGED", "UNSEEN")
+assert data == [b"1"], data
+typ, data = m.store("1", "+FLAGS", "(\\Seen)")
+assert typ == "OK" and b"\\Seen" in data[0], data
+typ, data = m.create('"C&APQ-ng v&AQM-n"')
+assert typ == "OK", data
+typ, data = m.uid("MOVE", "1", '"C&APQ-ng v&AQM-n"')
+assert typ == "OK", data
+typ, data = m.status('"C&APQ-ng v&AQM-n"', "(MESSAGES)")
+assert b"MESSAGES 1" in data[0], data
+m.logout()
+print("ok")
+"#;
+    let port = server.addr.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script, &port, PASSWORD])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("python3 must be installed to run this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
 }
