@@ -33,6 +33,7 @@ pub async fn run_all(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) {
     concurrent_deliveries_get_distinct_uids(&store, &blobs).await;
     notifications_follow_commits(&store, &blobs).await;
     grants_delegate_mailboxes(&store, &blobs).await;
+    queue_claims_leases_and_records(&store, &blobs).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1147,4 +1148,211 @@ pub async fn grants_delegate_mailboxes(store: &Arc<dyn Store>, _blobs: &Arc<dyn 
         store.grants_on(unit.id).await.expect("grants_on"),
         vec![grant(&unit, &deputy, "lrpa")]
     );
+}
+
+/// The outbound queue: enqueue is visible at once, claiming leases recipients so a second
+/// claim (another worker or node) gets nothing until the lease runs out, attempts are
+/// recorded per recipient, and a finished recipient cannot be changed by a late answer.
+pub async fn queue_claims_leases_and_records(store: &Arc<dyn Store>, blobs: &Arc<dyn BlobStore>) {
+    use crate::{AttemptOutcome, NewQueuedMessage, QueueAttempt, QueueStatus};
+    let msg = put_message(blobs, "q@conformance.test", "hàng đợi", "gửi đi").await;
+    let t0 = 1_800_000_000;
+    let empty = store
+        .enqueue(NewQueuedMessage {
+            blob: msg.blob.clone(),
+            mail_from: "q@conformance.test".into(),
+            recipients: vec![],
+            created_at: t0,
+            submitted_by: None,
+        })
+        .await;
+    assert!(matches!(empty, Err(StoreError::Invalid(_))), "{empty:?}");
+    let id = store
+        .enqueue(NewQueuedMessage {
+            blob: msg.blob.clone(),
+            mail_from: "q@conformance.test".into(),
+            recipients: vec![
+                "a@Remote.example".into(),
+                "b@remote.example".into(),
+                "a@Remote.example".into(),
+                "c@other.example".into(),
+            ],
+            created_at: t0,
+            submitted_by: Some("q@conformance.test".into()),
+        })
+        .await
+        .expect("enqueue");
+    let entry = store
+        .queue_entry(id)
+        .await
+        .expect("queue_entry")
+        .expect("entry");
+    assert_eq!(entry.blob, msg.blob);
+    assert_eq!(entry.submitted_by.as_deref(), Some("q@conformance.test"));
+    let addresses: Vec<&str> = entry
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(
+        addresses,
+        ["a@Remote.example", "b@remote.example", "c@other.example"]
+    );
+    assert_eq!(entry.recipients[0].domain, "remote.example");
+    assert!(
+        entry
+            .recipients
+            .iter()
+            .all(|r| r.status == QueueStatus::Pending
+                && r.attempts == 0
+                && r.next_attempt_at == t0)
+    );
+    assert!(
+        store
+            .list_queue()
+            .await
+            .expect("list")
+            .iter()
+            .any(|e| e.id == id)
+    );
+
+    // Not due before created_at; then claimed once, leased, and not claimed again.
+    assert!(
+        store
+            .claim_due(t0 - 1, 100, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .iter()
+            .all(|e| e.id != id)
+    );
+    let claimed = store
+        .claim_due(t0, 2, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let mine: Vec<_> = claimed.iter().filter(|e| e.id == id).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].recipients.len(), 2, "limit counts recipients");
+    let rest = store
+        .claim_due(t0 + 1, 100, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let rest: Vec<_> = rest
+        .iter()
+        .filter(|e| e.id == id)
+        .flat_map(|e| e.recipients.iter())
+        .collect();
+    assert_eq!(rest.len(), 1, "only the unclaimed recipient");
+    assert!(
+        store
+            .claim_due(t0 + 30, 100, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .iter()
+            .all(|e| e.id != id),
+        "leased rows are skipped"
+    );
+
+    let [a, b, c] = [
+        &entry.recipients[0],
+        &entry.recipients[1],
+        &entry.recipients[2],
+    ];
+    store
+        .record_attempt(QueueAttempt {
+            recipient: a.id,
+            at: t0 + 5,
+            outcome: AttemptOutcome::Delivered,
+            remote_host: Some("mx.remote.example".into()),
+            remote_response: Some("250 2.0.0 ok".into()),
+        })
+        .await
+        .expect("record");
+    store
+        .record_attempt(QueueAttempt {
+            recipient: b.id,
+            at: t0 + 5,
+            outcome: AttemptOutcome::Retry {
+                error: "451 4.3.0 later".into(),
+                next_attempt_at: t0 + 300,
+                delay_warned: true,
+            },
+            remote_host: None,
+            remote_response: None,
+        })
+        .await
+        .expect("record");
+    store
+        .record_attempt(QueueAttempt {
+            recipient: c.id,
+            at: t0 + 5,
+            outcome: AttemptOutcome::Failed {
+                error: "550 5.1.1 no such user".into(),
+            },
+            remote_host: None,
+            remote_response: None,
+        })
+        .await
+        .expect("record");
+    let late = store
+        .record_attempt(QueueAttempt {
+            recipient: a.id,
+            at: t0 + 6,
+            outcome: AttemptOutcome::Failed {
+                error: "late".into(),
+            },
+            remote_host: None,
+            remote_response: None,
+        })
+        .await;
+    assert!(matches!(late, Err(StoreError::NotFound(_))), "{late:?}");
+
+    let entry = store
+        .queue_entry(id)
+        .await
+        .expect("queue_entry")
+        .expect("entry");
+    let r = &entry.recipients;
+    assert_eq!((r[0].status, r[0].attempts), (QueueStatus::Delivered, 1));
+    assert_eq!(r[0].remote_host.as_deref(), Some("mx.remote.example"));
+    assert_eq!(r[0].remote_response.as_deref(), Some("250 2.0.0 ok"));
+    assert_eq!(
+        (r[1].status, r[1].next_attempt_at, r[1].delay_warned),
+        (QueueStatus::Pending, t0 + 300, true)
+    );
+    assert_eq!(r[1].last_error.as_deref(), Some("451 4.3.0 later"));
+    assert_eq!(r[1].last_attempt_at, Some(t0 + 5));
+    assert_eq!(r[2].status, QueueStatus::Failed);
+
+    // The retried recipient is due at its time, lease released; retry_now makes it due at once.
+    assert!(
+        store
+            .claim_due(t0 + 299, 100, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .iter()
+            .all(|e| e.id != id)
+    );
+    store.retry_now(id).await.expect("retry_now");
+    let again = store
+        .claim_due(t0 + 10, 100, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let again: Vec<_> = again
+        .iter()
+        .filter(|e| e.id == id)
+        .flat_map(|e| e.recipients.iter())
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(again, [b.id]);
+
+    assert!(matches!(
+        store.retry_now(id + 1_000_000).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_queued(id).await.expect("delete");
+    assert!(store.queue_entry(id).await.expect("queue_entry").is_none());
+    assert!(matches!(
+        store.delete_queued(id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -337,12 +337,29 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- outbound queue (remote recipients) ----
     /// Queues a message (blob already stored) for remote recipients; durable when it returns.
-    async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId> {
-        let _ = message;
-        Err(StoreError::Unavailable(
-            "the outbound queue is not implemented by this backend".into(),
-        ))
-    }
+    /// Recipients are deduplicated; an empty list, or an address without `@`, is `Invalid`.
+    /// Every recipient is due at `created_at`.
+    async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId>;
+    /// Claims up to `limit` pending recipients due at `now` whose lease has run out, and
+    /// leases them until `now + lease` so that no other worker (on any node) claims them
+    /// meanwhile. Returns them grouped by message, each entry holding only its claimed
+    /// recipients. (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one write transaction.)
+    async fn claim_due(
+        &self,
+        now: i64,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<QueueEntry>>;
+    /// Records the outcome of one delivery attempt to one recipient and releases its lease.
+    async fn record_attempt(&self, attempt: QueueAttempt) -> Result<()>;
+    /// Every queued message with all its recipients, oldest first.
+    async fn list_queue(&self) -> Result<Vec<QueueEntry>>;
+    async fn queue_entry(&self, id: QueueId) -> Result<Option<QueueEntry>>;
+    /// Makes every pending recipient of the message due now (and drops a lease held by a
+    /// worker that may have died). `NotFound` when there is no such message.
+    async fn retry_now(&self, id: QueueId) -> Result<()>;
+    /// Removes the message and its recipients from the queue. `NotFound` when absent.
+    async fn delete_queued(&self, id: QueueId) -> Result<()>;
 }
 
 /// One delegation: `grantee` may use `mailbox` with `rights` (RFC 4314 letters).
@@ -367,6 +384,98 @@ pub struct NewQueuedMessage {
     pub created_at: i64,
     /// The authenticated login that submitted it (audit, per-user limits), if any.
     pub submitted_by: Option<String>,
+}
+
+/// One recipient row of the queue.
+pub type QueueRecipientId = i64;
+
+/// Where a recipient of a queued message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueStatus {
+    /// Not delivered yet; tried again at `next_attempt_at`.
+    Pending,
+    /// Accepted by the remote system (2xx).
+    Delivered,
+    /// Given up (5xx or expired); the sender was told.
+    Failed,
+}
+
+impl QueueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueStatus::Pending => "pending",
+            QueueStatus::Delivered => "delivered",
+            QueueStatus::Failed => "failed",
+        }
+    }
+    pub fn from_token(s: &str) -> Option<Self> {
+        [
+            QueueStatus::Pending,
+            QueueStatus::Delivered,
+            QueueStatus::Failed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One recipient of a queued message and its delivery history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRecipient {
+    pub id: QueueRecipientId,
+    pub address: String,
+    /// Lowercase domain of `address`: delivery connects once per domain.
+    pub domain: String,
+    pub status: QueueStatus,
+    pub attempts: u32,
+    /// Seconds since the epoch.
+    pub next_attempt_at: i64,
+    pub last_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub remote_host: Option<String>,
+    pub remote_response: Option<String>,
+    /// A "delayed" notice (RFC 3464 `Action: delayed`) was already sent for it.
+    pub delay_warned: bool,
+}
+
+/// A queued message with (some of) its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: QueueId,
+    pub blob: BlobHash,
+    pub mail_from: String,
+    pub created_at: i64,
+    pub submitted_by: Option<String>,
+    pub recipients: Vec<QueueRecipient>,
+}
+
+/// The outcome of one attempt to deliver to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueAttempt {
+    pub recipient: QueueRecipientId,
+    /// Seconds since the epoch.
+    pub at: i64,
+    pub outcome: AttemptOutcome,
+    /// The host that answered, if one did.
+    pub remote_host: Option<String>,
+    /// Its reply as received, or our own description of what went wrong.
+    pub remote_response: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Temporary failure: try again at `next_attempt_at`. `delay_warned` records that a
+    /// "delayed" notice was sent with this attempt (it is never cleared once set).
+    Retry {
+        error: String,
+        next_attempt_at: i64,
+        delay_warned: bool,
+    },
+    /// Permanent failure (or expiry): no more attempts.
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

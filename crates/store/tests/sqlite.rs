@@ -63,6 +63,7 @@ conformance_tests!(
     concurrent_deliveries_get_distinct_uids,
     notifications_follow_commits,
     grants_delegate_mailboxes,
+    queue_claims_leases_and_records,
 );
 
 /// All checks on one shared store, as a backend with costly set-up would run them.

@@ -20,6 +20,7 @@ mod flags;
 mod folders;
 mod grants;
 mod messages;
+mod queue;
 mod read;
 mod rows;
 mod search;
@@ -27,7 +28,8 @@ mod search;
 use crate::{
     Account, AccountId, AccountState, CopyResult, Delivered, Delivery, Folder, FolderChange,
     FolderChanges, FolderId, FolderStatus, Grant, MessageRecord, MessageSummary, ModSeq,
-    NewAccount, Result, Store, StoreError, StoreFlagsResult, TextField, Uid,
+    NewAccount, NewQueuedMessage, QueueAttempt, QueueEntry, QueueId, Result, Store, StoreError,
+    StoreFlagsResult, TextField, Uid,
 };
 use async_trait::async_trait;
 use congvu_core::{Flags, SpecialUse, flags::FlagOp};
@@ -292,5 +294,33 @@ impl Store for SqliteStore {
 
     async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>> {
         grants::grants_on(&self.shared.read, mailbox).await
+    }
+
+    async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId> {
+        queue::enqueue(&self.shared, message).await
+    }
+
+    async fn claim_due(&self, now: i64, limit: usize, lease: Duration) -> Result<Vec<QueueEntry>> {
+        queue::claim_due(&self.shared, now, limit, lease).await
+    }
+
+    async fn record_attempt(&self, attempt: QueueAttempt) -> Result<()> {
+        queue::record_attempt(&self.shared, attempt).await
+    }
+
+    async fn list_queue(&self) -> Result<Vec<QueueEntry>> {
+        queue::list_queue(&self.shared.read).await
+    }
+
+    async fn queue_entry(&self, id: QueueId) -> Result<Option<QueueEntry>> {
+        queue::queue_entry(&self.shared.read, id).await
+    }
+
+    async fn retry_now(&self, id: QueueId) -> Result<()> {
+        queue::retry_now(&self.shared, id).await
+    }
+
+    async fn delete_queued(&self, id: QueueId) -> Result<()> {
+        queue::delete_queued(&self.shared, id).await
     }
 }
