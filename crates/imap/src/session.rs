@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 /// are small; anything larger is an attack on memory).
 pub const MAX_COMMAND: u64 = 1 << 20;
 
+/// Bound on the literals of a command sent before login.
+pub const PRE_AUTH_LITERAL: u64 = 8 * 1024;
+
 /// A TLS handshake that does not finish in this time is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -171,8 +174,11 @@ impl Session {
             let head = first_line.as_deref().unwrap_or_default();
             let tag = line_tag(head).unwrap_or_else(|| "*".to_string());
             let is_append = line_command(head) == "APPEND";
-            let allowed = if is_append {
+            // Before login nothing may send a message-sized literal (LOGIN needs a few bytes).
+            let allowed = if is_append && self.is_authenticated() {
                 self.ctx.config.max_literal
+            } else if !self.is_authenticated() {
+                PRE_AUTH_LITERAL.saturating_sub(message.len() as u64)
             } else {
                 MAX_COMMAND.saturating_sub(message.len() as u64)
             };
@@ -181,7 +187,7 @@ impl Session {
                     // RFC 7888 §4: a non-synchronising literal cannot be refused; close instead.
                     return Ok(Incoming::Close("literal too large"));
                 }
-                let done = if is_append {
+                let done = if is_append && self.is_authenticated() {
                     Done::no(
                         Some("TOOBIG"),
                         format!(

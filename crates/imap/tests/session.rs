@@ -29,6 +29,14 @@ async fn start(
     configure: impl FnOnce(&mut ImapConfig),
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Server {
+    start_mode(configure, tls, TlsMode::StartTls).await
+}
+
+async fn start_mode(
+    configure: impl FnOnce(&mut ImapConfig),
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mode: TlsMode,
+) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(&dir.path().join("meta.db"))
@@ -78,7 +86,7 @@ async fn start(
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(serve(listener, ctx, TlsMode::StartTls, shutdown.clone()));
+    let handle = tokio::spawn(serve(listener, ctx, mode, shutdown.clone()));
     Server {
         addr,
         store,
@@ -396,12 +404,74 @@ async fn authentication_rules() {
 }
 
 #[tokio::test]
+async fn no_large_literal_before_login() {
+    let server = start(|_| {}, None).await;
+    let (mut c, _) = Client::connect(&server).await;
+    c.send("a APPEND INBOX {100000}\r\n").await;
+    let bad = c.line().await;
+    assert!(bad.starts_with("a BAD"), "{bad}");
+    c.send("b LOGIN {14}\r\n").await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send("an@tinh.gov.vn xxxxx\r\n").await;
+    let no = c.until("b").await;
+    assert!(no.contains("b NO [AUTHENTICATIONFAILED]"), "{no}");
+}
+
+#[tokio::test]
 async fn plaintext_login_refused_without_tls() {
     let server = start(|c| c.allow_plaintext_auth_on_loopback = false, None).await;
     let (mut c, greeting) = Client::connect(&server).await;
     assert!(greeting.contains("LOGINDISABLED"), "{greeting}");
     let no = c.cmd(&format!("LOGIN an@tinh.gov.vn \"{PASSWORD}\"")).await;
     assert!(no.contains("NO [PRIVACYREQUIRED]"), "{no}");
+}
+
+/// A self-signed server configuration and the client configuration that trusts it.
+fn tls_pair() -> (rustls::ServerConfig, rustls::ClientConfig) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
+    let server = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("tls config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    let client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (server, client)
+}
+
+#[tokio::test]
+async fn implicit_tls_login() {
+    let (server_cfg, client_cfg) = tls_pair();
+    let server = start_mode(
+        |c| c.allow_plaintext_auth_on_loopback = false,
+        Some(Arc::new(server_cfg)),
+        TlsMode::Implicit,
+    )
+    .await;
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("handshake");
+    let mut r = BufReader::new(tls);
+    let mut line = String::new();
+    r.read_line(&mut line).await.expect("greeting");
+    assert!(line.starts_with("* OK [CAPABILITY IMAP4rev1"), "{line}");
+    assert!(
+        line.contains("AUTH=PLAIN") && !line.contains("STARTTLS"),
+        "{line}"
+    );
+    r.get_mut()
+        .write_all(format!("l LOGIN an@tinh.gov.vn \"{PASSWORD}\"\r\n").as_bytes())
+        .await
+        .expect("w");
+    let mut line = String::new();
+    r.read_line(&mut line).await.expect("read");
+    assert!(line.starts_with("l OK [CAPABILITY"), "{line}");
 }
 
 #[tokio::test]
