@@ -21,6 +21,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A client that reads nothing for this long while we write to it is dropped, so a stalled
+/// reader cannot hold its session (and the data it has fetched) forever.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
@@ -155,7 +159,9 @@ impl Io {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.out.buf.is_empty() {
             let data = std::mem::take(&mut self.out.buf);
-            self.stream.write_all(&data).await?;
+            tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(&data))
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
             let mut data = data;
             data.clear();
             self.out.buf = data;
