@@ -69,7 +69,11 @@ fn flush_base64(units: &mut Vec<u16>, out: &mut String) {
     let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_be_bytes()).collect();
     out.push('&');
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -93,7 +97,10 @@ pub fn decode(wire: &[u8]) -> Result<String, Utf7Error> {
         let c = wire[i];
         if c == b'&' {
             let rest = &wire[i + 1..];
-            let close = rest.iter().position(|&b| b == b'-').ok_or(Utf7Error::Unterminated)?;
+            let close = rest
+                .iter()
+                .position(|&b| b == b'-')
+                .ok_or(Utf7Error::Unterminated)?;
             let run = &rest[..close];
             if run.is_empty() {
                 out.push('&');
@@ -128,7 +135,10 @@ fn decode_run(run: &[u8], out: &mut String) -> Result<(), Utf7Error> {
     if nbits >= 6 || bits & ((1 << nbits) - 1) != 0 || bytes.len() % 2 != 0 {
         return Err(Utf7Error::BadUtf16);
     }
-    let units: Vec<u16> = bytes.chunks(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
+    let units: Vec<u16> = bytes
+        .chunks(2)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .collect();
     let text = String::from_utf16(&units).map_err(|_| Utf7Error::BadUtf16)?;
     if text.chars().any(|c| is_direct(c) || c == '&') {
         return Err(Utf7Error::NotShortest);
@@ -146,12 +156,23 @@ mod tests {
         // RFC 3501 §5.1.3: "~peter/mail/台北/日本語"
         let name = "~peter/mail/\u{53f0}\u{5317}/\u{65e5}\u{672c}\u{8a9e}";
         assert_eq!(encode(name), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
-        assert_eq!(decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(), Ok(name));
+        assert_eq!(
+            decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(),
+            Ok(name)
+        );
     }
 
     #[test]
     fn vietnamese_round_trip() {
-        for name in ["Công văn/2026", "Thư đến", "Đường phố Hà Nội", "A&B", "&", "plain", "😀 emoji"] {
+        for name in [
+            "Công văn/2026",
+            "Thư đến",
+            "Đường phố Hà Nội",
+            "A&B",
+            "&",
+            "plain",
+            "😀 emoji",
+        ] {
             let wire = encode(name);
             assert!(wire.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{wire}");
             assert_eq!(decode(wire.as_bytes()).as_deref(), Ok(name));
