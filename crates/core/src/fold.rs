@@ -9,26 +9,43 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 /// NFC and lowercase: the form used for searches that must match diacritics exactly.
+///
+/// Runs on every message body at delivery, so it avoids the normaliser when it can: ASCII is
+/// only lowercased, and text already in NFC (nearly all UTF-8 mail) skips composition.
 pub fn normalize_lower(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    if unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes
+    {
+        return text.to_lowercase();
+    }
     text.nfc().flat_map(char::to_lowercase).collect()
 }
 
 /// Lowercase with every diacritic removed: "Đặng Thị Hương" → "dang thi huong".
 ///
-/// Letters of other scripts are kept as they are (lowercased), so folding never loses text
-/// a search could still match.
+/// Letters of other scripts are kept (lowercased, without their marks), so folding never
+/// loses text a search could still match. Per character, without buffering iterators: this
+/// runs on every message body at delivery.
 pub fn fold_diacritics(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.nfd() {
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
         match c {
             'đ' | 'Đ' => out.push('d'),
             c if is_combining_mark(c) => {}
-            c => out.extend(c.to_lowercase()),
+            c => unicode_normalization::char::decompose_canonical(c, |d| {
+                if !is_combining_mark(d) {
+                    out.extend(d.to_lowercase());
+                }
+            }),
         }
     }
-    // Precomposed letters that NFD leaves alone (none in Vietnamese besides đ, but ø, ł, …
-    // appear in foreign names) are kept; re-compose what is left.
-    out.nfc().collect()
+    out
 }
 
 /// True when the text carries any Vietnamese diacritic (or `đ`), i.e. folding changes it.
