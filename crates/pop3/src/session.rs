@@ -110,13 +110,17 @@ pub(crate) async fn run_connection(
             let mut conn = Connection::new(tls, idle);
             session.greet(&mut conn.out);
             let _ = session.run(&mut conn).await;
+            session.release();
             conn.close().await;
         }
         TlsMode::Stls => {
             let mut conn = Connection::new(stream, idle);
             session.greet(&mut conn.out);
             match session.run(&mut conn).await {
-                End::Closed => conn.close().await,
+                End::Closed => {
+                    session.release();
+                    conn.close().await;
+                }
                 End::StartTls => {
                     if conn.flush().await.is_err() {
                         return;
@@ -128,6 +132,7 @@ pub(crate) async fn run_connection(
                     let mut conn = Connection::new(tls, idle);
                     // In TLS, STLS is refused, so this run can only end in Closed.
                     let _ = session.run(&mut conn).await;
+                    session.release();
                     conn.close().await;
                 }
             }
@@ -165,6 +170,12 @@ impl<'a> Session<'a> {
             errors: 0,
             shutdown,
         }
+    }
+
+    /// Drops the maildrop (and its lock) without UPDATE, before the last reply is flushed:
+    /// a client slow to read its final reply must not keep the mailbox locked.
+    fn release(&mut self) {
+        self.state = State::Authorization(Authorization::default());
     }
 
     fn greet(&self, out: &mut Vec<u8>) {
@@ -234,7 +245,9 @@ impl<'a> Session<'a> {
                     len,
                     mark_seen,
                 } => {
-                    if send_message(conn, &data, len).await.is_err() {
+                    // Flushed before \Seen is set: the client has the whole message by then.
+                    if send_message(conn, &data, len).await.is_err() || conn.flush().await.is_err()
+                    {
                         return End::Closed;
                     }
                     if let Some(uid) = mark_seen {
