@@ -19,6 +19,8 @@ pub struct Config {
     pub listen: ListenSection,
     pub smtp: SmtpSection,
     pub imap: ImapSection,
+    pub submission: SubmissionSection,
+    pub pop3: Pop3Section,
     pub log: LogSection,
 }
 
@@ -91,6 +93,42 @@ pub struct ImapSection {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct SubmissionSection {
+    /// Messages one login may send in any sliding hour (R-POL-9: sudden mass sending).
+    pub max_messages_per_hour: u32,
+    /// Recipients of one submitted message.
+    pub max_recipients_per_message: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pop3Section {
+    /// Idle time before a session is closed (RFC 1939 §3: at least 10 minutes).
+    pub idle_timeout: String,
+    /// Allow passwords without TLS from 127.0.0.1/::1; never from elsewhere.
+    pub allow_plaintext_auth_on_loopback: bool,
+}
+
+impl Default for SubmissionSection {
+    fn default() -> Self {
+        SubmissionSection {
+            max_messages_per_hour: 200,
+            max_recipients_per_message: 100,
+        }
+    }
+}
+
+impl Default for Pop3Section {
+    fn default() -> Self {
+        Pop3Section {
+            idle_timeout: "10m".into(),
+            allow_plaintext_auth_on_loopback: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogSection {
     /// error, warn, info, debug or trace (RUST_LOG overrides it).
     pub level: String,
@@ -105,6 +143,8 @@ impl Default for Config {
             listen: ListenSection::default(),
             smtp: SmtpSection::default(),
             imap: ImapSection::default(),
+            submission: SubmissionSection::default(),
+            pop3: Pop3Section::default(),
             log: LogSection::default(),
         }
     }
@@ -141,12 +181,12 @@ impl Default for ListenSection {
     fn default() -> Self {
         ListenSection {
             smtp: "0.0.0.0:25".into(),
-            submission: String::new(),
-            submissions: String::new(),
+            submission: "0.0.0.0:587".into(),
+            submissions: "0.0.0.0:465".into(),
             imap: "0.0.0.0:143".into(),
             imaps: "0.0.0.0:993".into(),
-            pop3: String::new(),
-            pop3s: String::new(),
+            pop3: "0.0.0.0:110".into(),
+            pop3s: "0.0.0.0:995".into(),
             managesieve: String::new(),
             http: String::new(),
             https: String::new(),
@@ -229,11 +269,16 @@ pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Res
         .parse()
         .map_err(|e| config_error(format!("{} is not valid TOML: {e}", path.display())))?;
     apply_env_overrides(&mut tree, env)?;
-    let config: Config = toml::Value::Table(tree)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            config_error(format!("{}: {}", path.display(), e.message()))
-        })?;
+    // Deserialise from the overridden tree rendered as text, so a type error carries a span
+    // that names the section and key.
+    let rendered = toml::to_string(&tree).context("rendering the configuration")?;
+    let config: Config = toml::from_str(&rendered).map_err(|e| {
+        config_error(format!(
+            "{}: {}",
+            path.display(),
+            describe_error(&rendered, &e)
+        ))
+    })?;
     validate(&config)?;
     let base_dir = path
         .canonicalize()
@@ -242,6 +287,26 @@ pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Res
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     Ok(Loaded { config, base_dir })
+}
+
+/// "[imap] max_literal: invalid type: …" from a deserialisation error and the text it read.
+fn describe_error(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        return error.message().to_string();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.rsplit('\n').next().unwrap_or_default();
+    let key = line.split('=').next().unwrap_or_default().trim();
+    let section = before
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+        .unwrap_or_default();
+    match (section.is_empty(), key.is_empty()) {
+        (false, false) => format!("[{section}] {key}: {}", error.message()),
+        (false, true) => format!("[{section}]: {}", error.message()),
+        _ => error.message().to_string(),
+    }
 }
 
 /// `CONGVU_LISTEN_SMTP=127.0.0.1:2525` sets `[listen] smtp`. The section is the first word after
@@ -256,11 +321,14 @@ fn apply_env_overrides(
             continue;
         };
         let Some((section, key)) = rest.split_once('_') else {
-            bail!(config_error(format!(
-                "{name}: expected CONGVU_<SECTION>_<KEY>, e.g. CONGVU_LISTEN_SMTP"
-            )));
+            continue;
         };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        // Variables of other tools share the prefix (CONGVU_BIN, CONGVU_PEERS_DIR): only a name
+        // whose section exists is ours, and then an unknown key is a typo worth an error.
+        if !defaults.contains_key(&section) {
+            continue;
+        }
         let default = defaults
             .get(&section)
             .and_then(|s| s.as_table())
@@ -333,10 +401,6 @@ fn validate(config: &Config) -> Result<()> {
     }
     // Listeners whose servers are not part of this build: refuse rather than silently ignore.
     for (key, value) in [
-        ("submission", &l.submission),
-        ("submissions", &l.submissions),
-        ("pop3", &l.pop3),
-        ("pop3s", &l.pop3s),
         ("managesieve", &l.managesieve),
         ("http", &l.http),
         ("https", &l.https),
@@ -352,6 +416,8 @@ fn validate(config: &Config) -> Result<()> {
         .map_err(|e| config_error(format!("[smtp] idle_timeout: {e}")))?;
     parse_duration(&config.imap.idle_timeout)
         .map_err(|e| config_error(format!("[imap] idle_timeout: {e}")))?;
+    parse_duration(&config.pop3.idle_timeout)
+        .map_err(|e| config_error(format!("[pop3] idle_timeout: {e}")))?;
     if config.smtp.max_recipients == 0 {
         bail!(config_error("[smtp] max_recipients must be at least 1"));
     }
@@ -421,13 +487,13 @@ key = "tls/key.pem"
 [listen]
 # address:port for each service; an empty value disables it.
 smtp = "0.0.0.0:25"
+submission = "0.0.0.0:587"
+submissions = "0.0.0.0:465"
 imap = "0.0.0.0:143"
 imaps = "0.0.0.0:993"
-# Not yet available in this build: submission, submissions, pop3, pop3s, managesieve, http, https, ldap.
-submission = ""
-submissions = ""
-pop3 = ""
-pop3s = ""
+pop3 = "0.0.0.0:110"
+pop3s = "0.0.0.0:995"
+# Not yet available in this build: managesieve, http, https, ldap.
 managesieve = ""
 http = ""
 https = ""
@@ -446,6 +512,16 @@ idle_timeout = "5m"
 max_literal = 67108864
 idle_timeout = "30m"
 # LOGIN without TLS is allowed only from 127.0.0.1/::1.
+allow_plaintext_auth_on_loopback = true
+
+[submission]
+# Messages one login may send in any sliding hour, and recipients per message.
+max_messages_per_hour = 200
+max_recipients_per_message = 100
+
+[pop3]
+idle_timeout = "10m"
+# USER/PASS without TLS is allowed only from 127.0.0.1/::1.
 allow_plaintext_auth_on_loopback = true
 
 [log]
@@ -480,6 +556,7 @@ mod tests {
                 ("CONGVU_SERVER_DOMAINS", "a.gov.vn, b.gov.vn"),
                 ("CONGVU_IMAP_ALLOW_PLAINTEXT_AUTH_ON_LOOPBACK", "false"),
                 ("PATH", "/usr/bin"),
+                ("CONGVU_BIN", "/tmp/congvu"),
             ],
         )
         .unwrap();
@@ -507,6 +584,12 @@ mod tests {
         );
         let err = load_text(&text, &[("CONGVU_LISTEN_SMTP", "localhost")]).unwrap_err();
         assert!(err.to_string().contains("[listen] smtp"), "{err}");
+        let err = load_text(
+            &text.replace("max_literal = 67108864", "max_literal = \"vo-han\""),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("[imap] max_literal"), "{err}");
         let err = load_text(
             &text.replace("level = \"info\"", "level = \"info\"\nfoo = 1"),
             &[],

@@ -13,10 +13,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// What `serve` bound, for the demo to print.
+#[derive(Debug, Default)]
 pub struct Bound {
-    pub smtp: Option<std::net::SocketAddr>,
-    pub imap: Option<std::net::SocketAddr>,
-    pub imaps: Option<std::net::SocketAddr>,
+    /// (service key, address), in the order of `[listen]`.
+    pub listeners: Vec<(&'static str, std::net::SocketAddr)>,
+}
+
+impl Bound {
+    pub fn get(&self, key: &str) -> Option<std::net::SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, a)| *a)
+    }
 }
 
 /// Binds every listener and runs until `shutdown` is cancelled; `ready` gets the bound
@@ -31,35 +40,42 @@ pub async fn run(
     let pipeline = Arc::new(Pipeline::standard());
     let tls = tls::server_config(&loaded.path(&c.tls.cert), &loaded.path(&c.tls.key))?;
 
-    let smtp_listener = bind("smtp", c.listen.smtp.clone()).await?;
-    let imap_listener = bind("imap", c.listen.imap.clone()).await?;
-    let imaps_listener = bind("imaps", c.listen.imaps.clone()).await?;
-
-    let bound = Bound {
-        smtp: smtp_listener.as_ref().and_then(|l| l.local_addr().ok()),
-        imap: imap_listener.as_ref().and_then(|l| l.local_addr().ok()),
-        imaps: imaps_listener.as_ref().and_then(|l| l.local_addr().ok()),
-    };
-
-    let mut servers = tokio::task::JoinSet::new();
-    if let Some(listener) = smtp_listener {
-        let ctx = Arc::new(congvu_smtp::SmtpContext {
-            store: store.clone(),
-            blobs: blobs.clone(),
-            pipeline: pipeline.clone(),
-            tls: Some(tls.clone()),
-            config: congvu_smtp::SmtpConfig {
-                hostname: c.server.hostname.clone(),
-                hosted_domains: c.server.domains.clone(),
-                max_message_size: c.smtp.max_message_size,
-                max_recipients: c.smtp.max_recipients,
-                max_errors: c.smtp.max_errors,
-                idle_timeout: config::parse_duration(&c.smtp.idle_timeout)?,
-            },
-        });
-        servers.spawn(congvu_smtp::serve(listener, ctx, shutdown.clone()));
+    // Bind everything first: a taken port fails start-up before anything serves.
+    let mut listeners = Vec::new();
+    for (key, addr) in config::listeners(&c.listen) {
+        if let Some(listener) = bind(key, addr.clone()).await? {
+            listeners.push((key, listener));
+        }
     }
-    let imap_ctx = Arc::new(congvu_imap::ImapContext {
+    let mut bound = Bound::default();
+    for (key, listener) in &listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(service = *key, %addr, "listening");
+            bound.listeners.push((key, addr));
+        }
+    }
+
+    // One SMTP context for MX and submission: the per-login sending counters are shared.
+    let smtp = Arc::new(congvu_smtp::SmtpContext {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        pipeline: pipeline.clone(),
+        tls: Some(tls.clone()),
+        config: congvu_smtp::SmtpConfig {
+            hostname: c.server.hostname.clone(),
+            hosted_domains: c.server.domains.clone(),
+            max_message_size: c.smtp.max_message_size,
+            max_recipients: c.smtp.max_recipients,
+            max_errors: c.smtp.max_errors,
+            idle_timeout: config::parse_duration(&c.smtp.idle_timeout)?,
+            submission: congvu_smtp::SubmissionConfig {
+                max_messages_per_hour: c.submission.max_messages_per_hour,
+                max_recipients_per_message: c.submission.max_recipients_per_message,
+            },
+        },
+        limits: Default::default(),
+    });
+    let imap = Arc::new(congvu_imap::ImapContext {
         store: store.clone(),
         blobs: blobs.clone(),
         pipeline: pipeline.clone(),
@@ -71,30 +87,63 @@ pub async fn run(
             allow_plaintext_auth_on_loopback: c.imap.allow_plaintext_auth_on_loopback,
         },
     });
-    if let Some(listener) = imap_listener {
-        servers.spawn(congvu_imap::serve(
-            listener,
-            imap_ctx.clone(),
-            congvu_imap::TlsMode::StartTls,
-            shutdown.clone(),
-        ));
-    }
-    if let Some(listener) = imaps_listener {
-        servers.spawn(congvu_imap::serve(
-            listener,
-            imap_ctx.clone(),
-            congvu_imap::TlsMode::Implicit,
-            shutdown.clone(),
-        ));
-    }
-    for (name, addr) in [
-        ("smtp", bound.smtp),
-        ("imap", bound.imap),
-        ("imaps", bound.imaps),
-    ] {
-        if let Some(addr) = addr {
-            tracing::info!(service = name, %addr, "listening");
-        }
+    // One lock table for 110 and 995: a mailbox is locked against two POP3 sessions at once.
+    let pop3 = Arc::new(congvu_pop3::Pop3Context {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        tls: Some(tls.clone()),
+        config: congvu_pop3::Pop3Config {
+            hostname: c.server.hostname.clone(),
+            idle_timeout: config::parse_duration(&c.pop3.idle_timeout)?,
+            allow_plaintext_auth_on_loopback: c.pop3.allow_plaintext_auth_on_loopback,
+        },
+        locks: congvu_pop3::MailboxLocks::default(),
+    });
+
+    let mut servers = tokio::task::JoinSet::new();
+    for (key, listener) in listeners {
+        let stop = shutdown.clone();
+        match key {
+            "smtp" => servers.spawn(congvu_smtp::serve(listener, smtp.clone(), stop)),
+            "submission" => servers.spawn(congvu_smtp::serve_submission(
+                listener,
+                smtp.clone(),
+                false,
+                stop,
+            )),
+            "submissions" => servers.spawn(congvu_smtp::serve_submission(
+                listener,
+                smtp.clone(),
+                true,
+                stop,
+            )),
+            "imap" => servers.spawn(congvu_imap::serve(
+                listener,
+                imap.clone(),
+                congvu_imap::TlsMode::StartTls,
+                stop,
+            )),
+            "imaps" => servers.spawn(congvu_imap::serve(
+                listener,
+                imap.clone(),
+                congvu_imap::TlsMode::Implicit,
+                stop,
+            )),
+            "pop3" => servers.spawn(congvu_pop3::serve(
+                listener,
+                pop3.clone(),
+                congvu_pop3::TlsMode::Stls,
+                stop,
+            )),
+            "pop3s" => servers.spawn(congvu_pop3::serve(
+                listener,
+                pop3.clone(),
+                congvu_pop3::TlsMode::Implicit,
+                stop,
+            )),
+            // config::validate refuses the listeners this build does not have.
+            other => anyhow::bail!("[listen] {other}: no server for this service"),
+        };
     }
     if let Some(ready) = ready {
         let _ = ready.send(bound);

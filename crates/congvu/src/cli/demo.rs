@@ -38,10 +38,15 @@ const MAILBOXES: &[(&str, &str, AccountKind)] = &[
     ("annv01", "Nguyễn Văn An", AccountKind::Person),
 ];
 
-const PORTS: [(&str, &str); 3] = [
-    ("smtp", "127.0.0.1:2525"),
-    ("imap", "127.0.0.1:2143"),
-    ("imaps", "127.0.0.1:2993"),
+/// (listener, demo address, address in the file `init` writes).
+const PORTS: [(&str, &str, &str); 7] = [
+    ("smtp", "127.0.0.1:2525", "0.0.0.0:25"),
+    ("submission", "127.0.0.1:2587", "0.0.0.0:587"),
+    ("submissions", "127.0.0.1:2465", "0.0.0.0:465"),
+    ("imap", "127.0.0.1:2143", "0.0.0.0:143"),
+    ("imaps", "127.0.0.1:2993", "0.0.0.0:993"),
+    ("pop3", "127.0.0.1:2110", "0.0.0.0:110"),
+    ("pop3s", "127.0.0.1:2995", "0.0.0.0:995"),
 ];
 
 pub async fn run(dir: &Path) -> Result<()> {
@@ -50,12 +55,7 @@ pub async fn run(dir: &Path) -> Result<()> {
     if fresh {
         let done = crate::cli::init::init(dir, DOMAIN, Some("localhost")).await?;
         let mut text = std::fs::read_to_string(&config_path)?;
-        for (key, addr) in PORTS {
-            let default = match key {
-                "smtp" => "0.0.0.0:25",
-                "imap" => "0.0.0.0:143",
-                _ => "0.0.0.0:993",
-            };
+        for (key, addr, default) in PORTS {
             text = text.replace(
                 &format!("{key} = \"{default}\""),
                 &format!("{key} = \"{addr}\""),
@@ -92,7 +92,7 @@ pub async fn run(dir: &Path) -> Result<()> {
     tokio::spawn(async move {
         let Ok(bound) = ready_rx.await else { return };
         if fresh {
-            if let Some(smtp) = bound.smtp {
+            if let Some(smtp) = bound.get("smtp") {
                 if let Err(e) = send_sample_mail(smtp).await {
                     tracing::warn!(error = %e, "could not send the sample mail");
                 }
@@ -104,21 +104,23 @@ pub async fn run(dir: &Path) -> Result<()> {
 }
 
 fn print_banner(dir: &Path, bound: &crate::serve::Bound) {
-    let show = |a: Option<std::net::SocketAddr>| {
-        a.map(|a| a.to_string()).unwrap_or_else(|| "(off)".into())
-    };
     println!();
     println!("congvu demo — Hệ thống thư điện tử công vụ tỉnh Bắc Giang (mẫu)");
-    println!("  data:        {}", dir.display());
-    println!("  SMTP (MX):   {}   (STARTTLS available)", show(bound.smtp));
-    println!(
-        "  IMAP:        {}   (STARTTLS; plain LOGIN allowed on loopback)",
-        show(bound.imap)
-    );
-    println!(
-        "  IMAPS:       {}   (self-signed certificate)",
-        show(bound.imaps)
-    );
+    println!("  data: {}", dir.display());
+    for (key, addr) in &bound.listeners {
+        let note = match *key {
+            "smtp" => "SMTP MX, receives mail for bacgiang.gov.vn (STARTTLS available)",
+            "submission" => "submission: STARTTLS, then AUTH PLAIN/LOGIN",
+            "submissions" => "submission over implicit TLS",
+            "imap" => "IMAP (STARTTLS; plain LOGIN allowed on loopback)",
+            "imaps" => "IMAP over implicit TLS",
+            "pop3" => "POP3 (STLS; plain USER/PASS allowed on loopback)",
+            "pop3s" => "POP3 over implicit TLS",
+            _ => "",
+        };
+        println!("  {key:<12} {addr:<18} {note}");
+    }
+    println!("  TLS uses a self-signed certificate for localhost.");
     println!("  mailboxes (password for all: {PASSWORD}):");
     for (local, name, kind) in MAILBOXES {
         let kind = if *kind == AccountKind::Unit {
@@ -126,7 +128,7 @@ fn print_banner(dir: &Path, bound: &crate::serve::Bound) {
         } else {
             "hộp thư cá nhân"
         };
-        println!("    {local}@{DOMAIN:<20} {name} ({kind})");
+        println!("    {:<28} {name} ({kind})", format!("{local}@{DOMAIN}"));
     }
     println!(
         "  operator: postmaster@{DOMAIN} (password in {}/operator-password.txt)",
