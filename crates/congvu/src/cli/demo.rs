@@ -91,12 +91,11 @@ pub async fn run(dir: &Path) -> Result<()> {
     let dir_owned = dir.to_path_buf();
     tokio::spawn(async move {
         let Ok(bound) = ready_rx.await else { return };
-        if fresh {
-            if let Some(smtp) = bound.get("smtp") {
-                if let Err(e) = send_sample_mail(smtp).await {
-                    tracing::warn!(error = %e, "could not send the sample mail");
-                }
-            }
+        if fresh
+            && let Some(smtp) = bound.get("smtp")
+            && let Err(e) = send_sample_mail(smtp).await
+        {
+            tracing::warn!(error = %e, "could not send the sample mail");
         }
         print_banner(&dir_owned, &bound);
     });

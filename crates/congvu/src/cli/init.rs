@@ -19,7 +19,7 @@ pub async fn init(dir: &Path, domain: &str, hostname: Option<&str>) -> Result<In
     let domain = domain.trim().to_ascii_lowercase();
     let operator = crate::cli::mailbox::validate_new_address(
         &format!("postmaster@{domain}"),
-        &[domain.clone()],
+        std::slice::from_ref(&domain),
     )
     .map_err(|_| ConfigError(format!("--domain {domain}: not a domain name")))?;
     let hostname = hostname
