@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSection,
@@ -132,22 +132,6 @@ impl Default for Pop3Section {
 pub struct LogSection {
     /// error, warn, info, debug or trace (RUST_LOG overrides it).
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerSection::default(),
-            storage: StorageSection::default(),
-            tls: TlsSection::default(),
-            listen: ListenSection::default(),
-            smtp: SmtpSection::default(),
-            imap: ImapSection::default(),
-            submission: SubmissionSection::default(),
-            pop3: Pop3Section::default(),
-            log: LogSection::default(),
-        }
-    }
 }
 
 impl Default for ServerSection {
