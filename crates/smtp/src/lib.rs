@@ -1,17 +1,24 @@
-//! The SMTP MX: receives mail for the hosted domains from other mail systems (RFC 5321, with
+//! SMTP: the MX receives mail for the hosted domains from other mail systems (RFC 5321, with
 //! the ESMTP extensions PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING
-//! and STARTTLS).
+//! and STARTTLS); submission (RFC 6409, ports 587 with STARTTLS and 465 with implicit TLS,
+//! RFC 8314) takes mail from our own users after AUTH (RFC 4954). Both run the same session
+//! code with a mode flag.
 //!
 //! Implementation notes — what this crate keeps true:
 //! - A `250` to DATA or BDAT LAST is written only after `Store::deliver` returned `Ok`, so an
 //!   accepted message is on stable storage; on shutdown a session finishes the transaction it
 //!   is receiving before it answers `421` and closes.
 //! - The MX never relays: a recipient outside `hosted_domains` is refused at RCPT.
-//! - Every message goes through `Pipeline::check` with `Source::Mx`; nothing else stores mail.
+//! - Every message goes through `Pipeline::check` (`Source::Mx` or `Source::Submission`)
+//!   before it is stored or queued.
+//! - Submission never takes a password outside TLS (loopback included), never relays for a
+//!   client that has not logged in, and lets a user send only as their own address or a
+//!   unit mailbox they keep (`inbound::sender`).
 //! - No input can make a session allocate without bound: command lines are capped at
 //!   [`inbound::MAX_COMMAND_LINE`], message bodies at `max_message_size` (the excess is read
 //!   and discarded so the session stays in step with the client).
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +28,10 @@ use tokio_util::task::TaskTracker;
 
 pub mod inbound;
 mod reply;
+
+
+pub use inbound::limits::SubmissionLimits;
+use inbound::session::{Mode, run_session};
 
 /// Settings of the MX listener.
 #[derive(Debug, Clone)]
@@ -37,6 +48,28 @@ pub struct SmtpConfig {
     pub max_errors: usize,
     /// Time a client may stay silent (RFC 5321 §4.5.3.2 suggests 5 minutes).
     pub idle_timeout: Duration,
+    /// Per-user limits of the submission listeners.
+    pub submission: SubmissionConfig,
+}
+
+/// Per-user sending limits of submission (ports 587 and 465). Counted in this process's
+/// memory per login (see [`SubmissionLimits`]); shared counting across nodes comes with the
+/// PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct SubmissionConfig {
+    /// Messages one login may send in any sliding hour; more get `450 4.7.1`.
+    pub max_messages_per_hour: u32,
+    /// Recipients of one submitted message; more get `452 4.5.3`.
+    pub max_recipients_per_message: usize,
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        SubmissionConfig {
+            max_messages_per_hour: 200,
+            max_recipients_per_message: 100,
+        }
+    }
 }
 
 impl Default for SmtpConfig {
@@ -48,6 +81,7 @@ impl Default for SmtpConfig {
             max_recipients: 1000,
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
+            submission: SubmissionConfig::default(),
         }
     }
 }
@@ -57,22 +91,54 @@ pub struct SmtpContext {
     pub store: Arc<dyn congvu_store::Store>,
     pub blobs: Arc<dyn congvu_store::BlobStore>,
     pub pipeline: Arc<congvu_pipeline::Pipeline>,
-    /// When present, STARTTLS is offered (RFC 3207).
+    /// When present, STARTTLS is offered (RFC 3207); submission requires it.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub config: SmtpConfig,
+    /// Submission's per-login counters; share one context between the 587 and 465
+    /// listeners so that both count together.
+    pub limits: SubmissionLimits,
 }
 
 /// How long `serve` waits for sessions to finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts connections until `shutdown` is cancelled, then stops accepting and waits (at most
-/// [`DRAIN_TIMEOUT`]) for the sessions, which finish any message they are receiving and then
-/// answer `421 4.3.2` and close.
+/// Accepts MX connections until `shutdown` is cancelled, then stops accepting and waits (at
+/// most [`DRAIN_TIMEOUT`]) for the sessions, which finish any message they are receiving and
+/// then answer `421 4.3.2` and close.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SmtpContext>,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
+    accept_sessions(listener, ctx, Mode::Mx, false, shutdown).await
+}
+
+/// Accepts submission connections (RFC 6409) like [`serve`]: on port 587 with
+/// `implicit_tls = false` (STARTTLS, RFC 3207), on port 465 with `implicit_tls = true`
+/// (RFC 8314 §3.3). Refuses to start without TLS material: AUTH is only offered inside TLS,
+/// so a submission listener without it could never accept a message.
+pub async fn serve_submission(
+    listener: TcpListener,
+    ctx: Arc<SmtpContext>,
+    implicit_tls: bool,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    if ctx.tls.is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "submission needs TLS material (a certificate and key): AUTH is only offered inside TLS",
+        ));
+    }
+    accept_sessions(listener, ctx, Mode::Submission, implicit_tls, shutdown).await
+}
+
+async fn accept_sessions(
+    listener: TcpListener,
+    ctx: Arc<SmtpContext>,
+    mode: Mode,
+    implicit_tls: bool,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -84,7 +150,7 @@ pub async fn serve(
                 let ctx = ctx.clone();
                 let shutdown = shutdown.clone();
                 tracker.spawn(async move {
-                    inbound::session::run_connection(stream, peer, ctx, shutdown).await;
+                    run_session(stream, peer, ctx, mode, implicit_tls, shutdown).await;
                 });
             }
             Err(error) => {

@@ -91,6 +91,7 @@ async fn start(
         pipeline: Arc::new(Pipeline::standard()),
         tls,
         config,
+        limits: Default::default(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -1,8 +1,10 @@
 //! The end of a transaction: trace headers, the policy pipeline, then blob + index into the
-//! store. Shared by DATA and BDAT LAST.
+//! store. Shared by DATA and BDAT LAST, and by MX and submission (`submit` adds the
+//! submission steps around the same pipeline and store calls).
 //!
 //! Keeps true:
-//! - Every message passes `Pipeline::check` with `Source::Mx` (DESIGN.md "Message path").
+//! - Every message passes `Pipeline::check` (`Source::Mx` here, `Source::Submission` in
+//!   `submit`) before anything is stored (DESIGN.md "Message path").
 //! - The message is stored once as one blob and indexed for all its recipients by ONE
 //!   `Store::deliver` call; `250` is returned only after that call returned `Ok`, i.e. the
 //!   message is on stable storage (RFC 5321 §6.1: an accepted message must not be lost).
@@ -15,9 +17,9 @@ use std::sync::Arc;
 use congvu_core::{Flags, SpecialUse, Verdict};
 use congvu_pipeline::{MessageContext, Source};
 use congvu_store::{Delivery, DeliveryTarget, FolderTarget, StoreError};
-use congvu_wire::mime::parse_message;
+use congvu_wire::mime::{MessageIndex, parse_message};
 
-use super::session::{Session, Transaction};
+use super::session::{Mode, Session, Target, Transaction};
 use super::trace::{TraceInfo, new_transaction_id, now_rfc5322, write_trace_headers};
 use crate::reply::Reply;
 
@@ -73,6 +75,8 @@ impl Session<'_> {
                 extended,
                 tls: self.tls,
                 smtputf8: tx.smtputf8,
+                authenticated: self.login.is_some(),
+                return_path: self.mode == Mode::Mx,
                 id: &id,
                 single_rcpt,
                 date: &date,
@@ -86,73 +90,127 @@ impl Session<'_> {
         }
     }
 
-    /// Checks and stores a complete message; the reply is the answer to DATA / BDAT LAST.
+    /// Checks and stores (or, on submission, also queues) a complete message; the reply is
+    /// the answer to DATA / BDAT LAST.
     pub(crate) async fn deliver(&self, tx: &Transaction, message: Incoming) -> Reply {
+        match self.mode {
+            Mode::Mx => self.deliver_mx(tx, message).await,
+            Mode::Submission => self.submit(tx, message).await,
+        }
+    }
+
+    async fn deliver_mx(&self, tx: &Transaction, message: Incoming) -> Reply {
         let Incoming { id, raw, .. } = message;
         let index = parse_message(&raw);
+        let verdict = self.run_pipeline(Source::Mx, tx, &raw, &index).await;
+        let (folder, add_headers) = match accepted_folder(verdict) {
+            Ok(accepted) => accepted,
+            Err(reply) => return reply,
+        };
+        let (raw, index) = prepend_headers(raw, index, &add_headers);
+        match self.store_locally(tx, &raw, index, folder).await {
+            Ok(()) => {
+                tracing::debug!(%id, peer = %self.peer, rcpts = tx.rcpts.len(), "smtp: message stored");
+                Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
+            }
+            Err(reply) => reply,
+        }
+    }
+
+    /// Asks the pipeline about a message of `tx`.
+    pub(crate) async fn run_pipeline(
+        &self,
+        source: Source,
+        tx: &Transaction,
+        raw: &[u8],
+        index: &MessageIndex,
+    ) -> Verdict {
         let rcpt_to: Vec<String> = tx.rcpts.iter().map(|r| r.address.clone()).collect();
-        let verdict = self
-            .ctx
+        self.ctx
             .pipeline
             .check(&MessageContext {
-                source: Source::Mx,
+                source,
                 remote_ip: Some(self.peer.ip()),
                 helo: self.helo.as_ref().map(|h| h.host.as_str()),
                 mail_from: &tx.mail_from,
                 rcpt_to: &rcpt_to,
-                authenticated: None,
-                raw: &raw,
-                index: &index,
+                authenticated: self.login.as_ref().map(|l| l.address.as_str()),
+                raw,
+                index,
             })
-            .await;
-        let (folder, add_headers) = match verdict {
-            Verdict::Accept { add_headers } => (SpecialUse::Inbox, add_headers),
-            Verdict::Junk { add_headers } => (SpecialUse::Junk, add_headers),
-            Verdict::Reject(reply) => return reply.into(),
-            // Quarantine storage comes with the operator's console; until then a quarantined
-            // message is refused so the sender learns it was not delivered.
-            Verdict::Quarantine { reason } => {
-                return Reply::new(554, "5.7.1", format!("Message refused: {reason}"));
-            }
-        };
-        let (raw, index) = prepend_headers(raw, index, &add_headers);
-        let blob = match self.ctx.blobs.put(&raw).await {
-            Ok(blob) => blob,
-            Err(e) => return store_error_reply(&e),
-        };
+            .await
+    }
+
+    /// Stores `raw` once and indexes it into `folder` of every local recipient of `tx`
+    /// (each account once), durably. Nothing to do without local recipients.
+    pub(crate) async fn store_locally(
+        &self,
+        tx: &Transaction,
+        raw: &[u8],
+        index: MessageIndex,
+        folder: SpecialUse,
+    ) -> Result<(), Reply> {
         let mut seen = HashSet::new();
         let targets: Vec<DeliveryTarget> = tx
             .rcpts
             .iter()
-            .filter(|r| seen.insert(r.account))
-            .map(|r| DeliveryTarget {
-                account: r.account,
+            .filter_map(|r| match r.target {
+                Target::Local(account) => Some(account),
+                Target::Remote => None,
+            })
+            .filter(|account| seen.insert(*account))
+            .map(|account| DeliveryTarget {
+                account,
                 folder: FolderTarget::Special(folder),
                 flags: Flags::default(),
             })
             .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let blob = self
+            .ctx
+            .blobs
+            .put(raw)
+            .await
+            .map_err(|e| store_error_reply(&e))?;
         let delivery = Delivery {
             blob,
             index: Arc::new(index),
             internal_date: chrono::Utc::now().timestamp(),
             targets,
         };
-        match self.ctx.store.deliver(delivery).await {
-            Ok(_) => {
-                tracing::debug!(%id, peer = %self.peer, rcpts = tx.rcpts.len(), "smtp: message stored");
-                Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
-            }
-            Err(e) => store_error_reply(&e),
-        }
+        self.ctx
+            .store
+            .deliver(delivery)
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error_reply(&e))
+    }
+}
+
+/// The folder an accepted verdict files into, and the headers to add; or the refusal.
+pub(crate) fn accepted_folder(verdict: Verdict) -> Result<(SpecialUse, Vec<String>), Reply> {
+    match verdict {
+        Verdict::Accept { add_headers } => Ok((SpecialUse::Inbox, add_headers)),
+        Verdict::Junk { add_headers } => Ok((SpecialUse::Junk, add_headers)),
+        Verdict::Reject(reply) => Err(reply.into()),
+        // Quarantine storage comes with the operator's console; until then a quarantined
+        // message is refused so the sender learns it was not delivered.
+        Verdict::Quarantine { reason } => Err(Reply::new(
+            554,
+            "5.7.1",
+            format!("Message refused: {reason}"),
+        )),
     }
 }
 
 /// Puts the pipeline's header lines on top of the message and shifts the index to match.
-fn prepend_headers(
+pub(crate) fn prepend_headers(
     raw: Vec<u8>,
-    index: congvu_wire::mime::MessageIndex,
+    index: MessageIndex,
     headers: &[String],
-) -> (Vec<u8>, congvu_wire::mime::MessageIndex) {
+) -> (Vec<u8>, MessageIndex) {
     if headers.is_empty() {
         return (raw, index);
     }

@@ -1,8 +1,11 @@
-//! One MX connection: the RFC 5321 §4.1 command state machine.
+//! One SMTP connection, MX or submission: the RFC 5321 §4.1 command state machine.
 //!
 //! States: no greeting exchanged (`helo` is `None`) → greeted → in a transaction (`tx` is
 //! `Some`, after MAIL) with recipients (after RCPT) → receiving the body (DATA, or BDAT
 //! chunks). RSET, EHLO/HELO and the end of every DATA/BDAT LAST end the transaction.
+//! A submission session (RFC 6409) has one more state, orthogonal to those: logged in
+//! (`login` is `Some`, after AUTH), which MAIL requires. The same code serves both; the
+//! [`Mode`] decides what differs (AUTH, relaying, trace headers, the end of DATA).
 //!
 //! Keeps true:
 //! - Commands are read one complete line at a time from the buffered input; the replies to a
@@ -13,6 +16,8 @@
 //! - On shutdown a session answers `421 4.3.2` at the next command boundary; a message being
 //!   received (DATA, or BDAT chunks before LAST) is finished first so it is not lost.
 //! - After `max_errors` failed commands the session answers `421 4.7.0` and closes.
+//! - A login never survives the connection and never precedes TLS: AUTH is accepted only
+//!   inside TLS, and STARTTLS throws the plain-text session away (nothing to carry).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,11 +42,38 @@ pub(crate) struct Helo {
     pub(crate) extended: bool,
 }
 
+/// Which service a session provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Port 25: mail from other systems for the hosted domains; no AUTH, no relaying.
+    Mx,
+    /// Ports 587/465 (RFC 6409, RFC 8314): mail from our own users, after TLS and AUTH, to
+    /// anyone.
+    Submission,
+}
+
+/// The account a submission session logged in as (RFC 4954).
+#[derive(Debug, Clone)]
+pub(crate) struct Login {
+    pub(crate) account: AccountId,
+    /// Canonical lowercase address: the login name and the user's own sender address.
+    pub(crate) address: String,
+}
+
+/// Where an accepted recipient's copy goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A hosted mailbox: stored directly.
+    Local(AccountId),
+    /// Another mail system: queued for the outbound queue (submission only).
+    Remote,
+}
+
 /// One accepted recipient.
 pub(crate) struct Recipient {
     /// As the client wrote it (for `Received: … for <…>` and the pipeline).
     pub(crate) address: String,
-    pub(crate) account: AccountId,
+    pub(crate) target: Target,
 }
 
 /// A mail transaction, from MAIL to the end of DATA or BDAT LAST.
@@ -52,6 +84,9 @@ pub(crate) struct Transaction {
     pub(crate) rcpts: Vec<Recipient>,
     /// Set once the first BDAT chunk arrived.
     pub(crate) bdat: Option<BdatBody>,
+    /// Submission: the envelope sender is a mailbox the login keeps (through a grant), not
+    /// the login's own address.
+    pub(crate) sent_as_kept: bool,
 }
 
 /// What a command asks the session to do next.
@@ -75,40 +110,66 @@ enum End {
 pub(crate) struct Session<'a> {
     pub(crate) ctx: &'a SmtpContext,
     pub(crate) peer: SocketAddr,
+    pub(crate) mode: Mode,
     pub(crate) tls: bool,
     pub(crate) helo: Option<Helo>,
     pub(crate) tx: Option<Transaction>,
+    /// Submission: set by a successful AUTH.
+    pub(crate) login: Option<Login>,
+    /// Failed AUTH attempts on this connection (see `auth::MAX_AUTH_FAILURES`).
+    pub(crate) auth_failures: usize,
     errors: usize,
-    shutdown: &'a CancellationToken,
+    pub(crate) shutdown: &'a CancellationToken,
 }
 
-/// Serves one accepted connection to its end.
+/// Serves one accepted MX connection to its end.
 pub async fn run_connection(
     stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<SmtpContext>,
     shutdown: CancellationToken,
 ) {
+    run_session(stream, peer, ctx, Mode::Mx, false, shutdown).await;
+}
+
+/// Serves one accepted connection in `mode` to its end. With `implicit_tls` (port 465,
+/// RFC 8314 §3.3) the TLS handshake comes before the greeting.
+pub(crate) async fn run_session(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<SmtpContext>,
+    mode: Mode,
+    implicit_tls: bool,
+    shutdown: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let idle = ctx.config.idle_timeout;
-    let mut conn = Connection::new(stream, idle);
-    let mut session = Session::new(&ctx, peer, false, &shutdown);
-    if shutdown.is_cancelled() {
-        write_reply(
-            &mut conn.out,
-            421,
-            "4.3.2",
-            "Server shutting down, try again later",
-        );
+    if implicit_tls {
+        let Some(tls) = ctx.tls.clone() else {
+            return; // serve_submission refuses to start without TLS material.
+        };
+        let Some(stream) = accept_tls(tls, stream, &ctx, peer).await else {
+            return;
+        };
+        let mut conn = Connection::new(stream, idle);
+        if greet(&mut conn, &ctx, &shutdown) {
+            let mut session = Session::new(&ctx, peer, mode, true, &shutdown);
+            // In TLS, STARTTLS is refused, so this run can only end in Closed.
+            let _ = session.run(&mut conn).await;
+        }
         conn.close().await;
         return;
     }
-    let greeting = format!("{} ESMTP congvu", ctx.config.hostname);
-    write_reply(&mut conn.out, 220, "", &greeting);
+    let mut conn = Connection::new(stream, idle);
+    if !greet(&mut conn, &ctx, &shutdown) {
+        conn.close().await;
+        return;
+    }
+    let mut session = Session::new(&ctx, peer, mode, false, &shutdown);
     match session.run(&mut conn).await {
         End::Closed => conn.close().await,
         End::StartTls => {
-            let errors = session.errors;
+            let (errors, auth_failures) = (session.errors, session.auth_failures);
             let Some(tls) = ctx.tls.clone() else {
                 return; // STARTTLS is only accepted when TLS is configured.
             };
@@ -118,18 +179,13 @@ pub async fn run_connection(
             // RFC 3207 §4.2: whatever the client sent after STARTTLS and before the
             // handshake is discarded with the plain-text buffer.
             let tcp = conn.into_stream();
-            let accepted = tokio::time::timeout(idle, TlsAcceptor::from(tls).accept(tcp)).await;
-            let stream = match accepted {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "smtp tls handshake failed");
-                    return;
-                }
-                Err(_) => return,
+            let Some(stream) = accept_tls(tls, tcp, &ctx, peer).await else {
+                return;
             };
             let mut conn = Connection::new(stream, idle);
-            let mut session = Session::new(&ctx, peer, true, &shutdown);
+            let mut session = Session::new(&ctx, peer, mode, true, &shutdown);
             session.errors = errors;
+            session.auth_failures = auth_failures;
             // In TLS, STARTTLS is refused, so this run can only end in Closed.
             let _ = session.run(&mut conn).await;
             conn.close().await;
@@ -137,19 +193,63 @@ pub async fn run_connection(
     }
 }
 
+/// Queues the `220` greeting, or `421` when shutting down; false when the session must not
+/// start.
+fn greet<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+    ctx: &SmtpContext,
+    shutdown: &CancellationToken,
+) -> bool {
+    if shutdown.is_cancelled() {
+        write_reply(
+            &mut conn.out,
+            421,
+            "4.3.2",
+            "Server shutting down, try again later",
+        );
+        return false;
+    }
+    let greeting = format!("{} ESMTP congvu", ctx.config.hostname);
+    write_reply(&mut conn.out, 220, "", &greeting);
+    true
+}
+
+/// The server side of a TLS handshake, bounded by the idle timeout.
+async fn accept_tls(
+    tls: Arc<rustls::ServerConfig>,
+    tcp: TcpStream,
+    ctx: &SmtpContext,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let accepted =
+        tokio::time::timeout(ctx.config.idle_timeout, TlsAcceptor::from(tls).accept(tcp)).await;
+    match accepted {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "smtp tls handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 impl<'a> Session<'a> {
     fn new(
         ctx: &'a SmtpContext,
         peer: SocketAddr,
+        mode: Mode,
         tls: bool,
         shutdown: &'a CancellationToken,
     ) -> Self {
         Session {
             ctx,
             peer,
+            mode,
             tls,
             helo: None,
             tx: None,
+            login: None,
+            auth_failures: 0,
             errors: 0,
             shutdown,
         }
@@ -279,7 +379,7 @@ impl<'a> Session<'a> {
         match request {
             Request::Ehlo { host } => self.on_ehlo(&host, true, &mut conn.out),
             Request::Helo { host } => self.on_ehlo(&host, false, &mut conn.out),
-            Request::Mail { from } => Step::Reply(self.on_mail(&from)),
+            Request::Mail { from } => Step::Reply(self.on_mail(&from).await),
             Request::Rcpt { to } => Step::Reply(self.on_rcpt(&to).await),
             Request::Data => self.on_data(conn).await,
             Request::Bdat {
@@ -305,9 +405,22 @@ impl<'a> Session<'a> {
             Request::Help { .. } => Step::Reply(Reply::new(
                 214,
                 "2.0.0",
-                "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS",
+                match self.mode {
+                    Mode::Mx => {
+                        "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS"
+                    }
+                    Mode::Submission => {
+                        "See RFC 6409; commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT"
+                    }
+                },
             )),
-            // The MX takes no logins (submission does), and offers no list expansion,
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } if self.mode == Mode::Submission => {
+                self.on_auth(mechanism, &initial_response, conn).await
+            }
+            // The MX takes no logins (submission does), and neither offers list expansion,
             // turn-around or URL fetching.
             Request::Auth { .. }
             | Request::Expn { .. }

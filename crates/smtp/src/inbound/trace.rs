@@ -1,6 +1,11 @@
 //! Trace headers (RFC 5321 §4.4): `Return-Path` and our `Received` line, put on top of every
 //! message before the pipeline sees it.
 //!
+//! Submission writes no `Return-Path` here: it is added at final delivery (RFC 5321 §4.4),
+//! which for a remote recipient is the receiving system's job; `submit` puts it on the
+//! copy stored for local recipients only. Its `Received` names the protocol with the `A`
+//! of RFC 3848 (`ESMTPSA`) and never the login.
+//!
 //! Keeps true: the headers depend only on the transaction, never on one recipient, except
 //! that `for <…>` is written when there is exactly one recipient; so all recipients of a
 //! transaction get the same bytes and the blob is stored once. No CR, LF or control character
@@ -17,6 +22,10 @@ pub(crate) struct TraceInfo<'a> {
     pub(crate) extended: bool,
     pub(crate) tls: bool,
     pub(crate) smtputf8: bool,
+    /// The client logged in (submission): RFC 3848 `…A` protocol names.
+    pub(crate) authenticated: bool,
+    /// Write `Return-Path` (MX: we are the final delivery for every recipient).
+    pub(crate) return_path: bool,
     pub(crate) id: &'a str,
     /// The recipient, when there is exactly one.
     pub(crate) single_rcpt: Option<&'a str>,
@@ -26,23 +35,28 @@ pub(crate) struct TraceInfo<'a> {
 
 /// Appends the trace headers to `out`.
 pub(crate) fn write_trace_headers(out: &mut Vec<u8>, t: &TraceInfo<'_>) {
-    // RFC 3848 / RFC 6531 §3.7.3 "with" protocol names.
-    let protocol = match (t.extended, t.smtputf8, t.tls) {
-        (false, _, false) => "SMTP",
-        (false, _, true) => "SMTPS",
-        (true, false, false) => "ESMTP",
-        (true, false, true) => "ESMTPS",
-        (true, true, false) => "UTF8SMTP",
-        (true, true, true) => "UTF8SMTPS",
+    // RFC 3848 / RFC 6531 §3.7.3 "with" protocol names. AUTH needs EHLO, so there is no
+    // authenticated plain SMTP.
+    let protocol = match (t.extended, t.smtputf8, t.tls, t.authenticated) {
+        (false, _, false, _) => "SMTP",
+        (false, _, true, _) => "SMTPS",
+        (true, false, false, false) => "ESMTP",
+        (true, false, true, false) => "ESMTPS",
+        (true, false, false, true) => "ESMTPA",
+        (true, false, true, true) => "ESMTPSA",
+        (true, true, false, false) => "UTF8SMTP",
+        (true, true, true, false) => "UTF8SMTPS",
+        (true, true, false, true) => "UTF8SMTPA",
+        (true, true, true, true) => "UTF8SMTPSA",
     };
     let ip = match t.ip {
         IpAddr::V4(v4) => v4.to_string(),
         // RFC 5321 §4.1.3 IPv6 address literal.
         IpAddr::V6(v6) => format!("IPv6:{v6}"),
     };
-    push_clean(out, "Return-Path: <");
-    push_clean(out, t.mail_from);
-    out.extend_from_slice(b">\r\n");
+    if t.return_path {
+        write_return_path(out, t.mail_from);
+    }
     push_clean(out, "Received: from ");
     push_clean(out, t.helo);
     // No reverse-DNS lookup is made; "unknown" says so, as Postfix does.
@@ -58,6 +72,13 @@ pub(crate) fn write_trace_headers(out: &mut Vec<u8>, t: &TraceInfo<'_>) {
     out.extend_from_slice(b";\r\n\t");
     push_clean(out, t.date);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `Return-Path: <mail_from>` (RFC 5321 §4.4).
+pub(crate) fn write_return_path(out: &mut Vec<u8>, mail_from: &str) {
+    push_clean(out, "Return-Path: <");
+    push_clean(out, mail_from);
+    out.extend_from_slice(b">\r\n");
 }
 
 /// Appends `text` without control characters, so it cannot break the header structure.
@@ -88,6 +109,8 @@ mod tests {
             extended: true,
             tls: true,
             smtputf8: false,
+            authenticated: false,
+            return_path: true,
             id: "0123456789abcdef",
             single_rcpt: rcpt,
             date: "Thu, 1 Jan 2026 00:00:00 +0000",
@@ -106,6 +129,23 @@ mod tests {
              \tfor <b@tinh.gov.vn>;\r\n\
              \tThu, 1 Jan 2026 00:00:00 +0000\r\n"
         );
+    }
+
+    #[test]
+    fn submission_says_esmtpsa_and_leaves_return_path_to_final_delivery() {
+        let mut out = Vec::new();
+        let mut t = info(None);
+        t.authenticated = true;
+        t.return_path = false;
+        write_trace_headers(&mut out, &t);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("Received: from "), "{text:?}");
+        assert!(text.contains(" with ESMTPSA id "), "{text:?}");
+        t.tls = false;
+        t.smtputf8 = true;
+        let mut out = Vec::new();
+        write_trace_headers(&mut out, &t);
+        assert!(String::from_utf8_lossy(&out).contains(" with UTF8SMTPA id "));
     }
 
     #[test]
