@@ -29,7 +29,6 @@ use tokio_util::task::TaskTracker;
 pub mod inbound;
 mod reply;
 
-
 pub use inbound::limits::SubmissionLimits;
 use inbound::session::{Mode, run_session};
 
