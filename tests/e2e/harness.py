@@ -45,7 +45,7 @@ LISTEN_KEYS = (
     "ldap",
 )
 # The ones the end-to-end tests talk to; the rest are disabled so an unfinished listener cannot stop start-up.
-USED_KEYS = ("smtp", "imap", "imaps")
+USED_KEYS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
