@@ -7,8 +7,11 @@ pub mod address;
 pub mod flags;
 pub mod fold;
 pub mod folder;
+pub mod lifecycle;
 pub mod naming;
 pub mod password;
+pub mod request;
+pub mod unit;
 pub mod verdict;
 
 pub use address::{Address, AddressError};
