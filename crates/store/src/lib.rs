@@ -15,9 +15,12 @@ use congvu_core::{Flags, SpecialUse, flags::FlagOp};
 use congvu_wire::mime::MessageIndex;
 use std::sync::Arc;
 
+pub mod audit_chain;
 pub mod blob_fs;
 #[doc(hidden)]
 pub mod conformance;
+#[doc(hidden)]
+pub mod conformance_accounts;
 pub mod sqlite;
 
 pub type AccountId = i64;
@@ -360,6 +363,66 @@ pub trait Store: Send + Sync + 'static {
     async fn retry_now(&self, id: QueueId) -> Result<()>;
     /// Removes the message and its recipients from the queue. `NotFound` when absent.
     async fn delete_queued(&self, id: QueueId) -> Result<()>;
+
+    // ---- units, mailbox details and lifecycle (R-ACC-1, R-ACC-5) ----
+    /// Creates a unit and, when `mailbox` is given, its unit mailbox (with its folders) in one
+    /// transaction. An unknown parent is `NotFound`; a taken address `AlreadyExists`.
+    async fn create_unit(&self, new: NewUnit) -> Result<Unit>;
+    async fn unit_by_id(&self, id: UnitId) -> Result<Option<Unit>>;
+    /// The unit whose unit mailbox is `account`.
+    async fn unit_by_account(&self, account: AccountId) -> Result<Option<Unit>>;
+    /// Every unit, by id.
+    async fn list_units(&self) -> Result<Vec<Unit>>;
+    /// Makes `account` an IT contact of `unit` (idempotent); unknown ids are `NotFound`.
+    async fn add_unit_contact(&self, unit: UnitId, account: AccountId) -> Result<()>;
+    /// The units `account` is an IT contact of, by id.
+    async fn contact_units(&self, account: AccountId) -> Result<Vec<UnitId>>;
+    /// Creates a personal mailbox with its directory details in one transaction.
+    async fn create_account_with_details(
+        &self,
+        new: NewAccount,
+        details: AccountDetails,
+    ) -> Result<Account>;
+    /// Directory details and password bookkeeping; `None` for an unknown account.
+    async fn account_details(&self, id: AccountId) -> Result<Option<AccountDetails>>;
+    /// Replaces name, unit, title and phone (password fields are left alone).
+    async fn update_account_details(
+        &self,
+        id: AccountId,
+        display_name: &str,
+        details: &AccountDetails,
+    ) -> Result<()>;
+    /// Moves the account to `change.to` and records the change in its history, in one
+    /// transaction. `Invalid` when the account is not in `change.from` any more (someone else
+    /// changed it meanwhile).
+    async fn change_account_state(&self, id: AccountId, change: StateChange) -> Result<()>;
+    /// Every state change of the account, oldest first.
+    async fn state_history(&self, id: AccountId) -> Result<Vec<StateChange>>;
+    /// Sets a new password hash; the old one goes to the history, which keeps the newest
+    /// `keep_history` hashes (R-POL-1: no reuse of the last 5).
+    async fn change_password(&self, id: AccountId, change: PasswordChange) -> Result<()>;
+    /// Earlier password hashes, newest first (the current one is not included).
+    async fn password_history(&self, id: AccountId) -> Result<Vec<String>>;
+
+    // ---- requests (R-ACC-6) ----
+    async fn file_request(&self, new: NewRequest) -> Result<Request>;
+    async fn request_by_id(&self, id: RequestId) -> Result<Option<Request>>;
+    /// Requests by id, only those in `status` when given.
+    async fn list_requests(&self, status: Option<RequestStatus>) -> Result<Vec<Request>>;
+    /// Moves a request from `from` to `decision.status` atomically; `Invalid` when it is not
+    /// in `from` any more (decided by someone else), `NotFound` when absent.
+    async fn decide_request(
+        &self,
+        id: RequestId,
+        from: RequestStatus,
+        decision: RequestDecision,
+    ) -> Result<Request>;
+
+    // ---- audit log (R-POL-10): append and read only; there is no update or delete ----
+    /// Appends an entry chained to the last one (see [`audit_chain`]), durably.
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry>;
+    /// Every entry, oldest first.
+    async fn list_audit(&self) -> Result<Vec<AuditEntry>>;
 }
 
 /// One delegation: `grantee` may use `mailbox` with `rights` (RFC 4314 letters).
@@ -495,4 +558,139 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, hash: &BlobHash) -> Result<Arc<Vec<u8>>>;
     /// Total bytes on disk, for reports and the storage-growth test.
     async fn total_size(&self) -> Result<u64>;
+}
+
+pub use congvu_core::request::{RequestKind, RequestStatus};
+pub use congvu_core::unit::UnitId;
+
+/// A unit of the province's tree (R-ACC-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub id: UnitId,
+    /// Vietnamese name, as written ("Sở Thông tin và Truyền thông").
+    pub name: String,
+    pub kind: congvu_core::naming::UnitKind,
+    pub parent: Option<UnitId>,
+    /// The unit mailbox.
+    pub account: Option<AccountId>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUnit {
+    pub name: String,
+    pub kind: congvu_core::naming::UnitKind,
+    pub parent: Option<UnitId>,
+    /// The unit mailbox to create with it (kind `Unit`).
+    pub mailbox: Option<NewAccount>,
+    pub mailbox_details: AccountDetails,
+    pub created_at: i64,
+}
+
+/// Directory details and password bookkeeping of a mailbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountDetails {
+    pub unit: Option<UnitId>,
+    pub title: String,
+    pub phone: String,
+    /// A new or reset password that must be changed at first use (R-POL-2).
+    pub must_change_password: bool,
+    /// When the password was last set (the account's creation when never changed).
+    pub password_changed_at: i64,
+    /// When the lifecycle state last changed (`None`: never).
+    pub state_changed_at: Option<i64>,
+}
+
+/// One lifecycle move of a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub from: AccountState,
+    pub to: AccountState,
+    pub at: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    /// Argon2id PHC string.
+    pub hash: String,
+    pub at: i64,
+    pub must_change: bool,
+    /// How many earlier hashes to keep.
+    pub keep_history: usize,
+}
+
+pub type RequestId = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    pub kind: RequestKind,
+    pub requested_by: String,
+    pub unit: Option<UnitId>,
+    /// The mailbox concerned (empty for a new mailbox).
+    pub mailbox: String,
+    pub name: String,
+    pub title: String,
+    pub phone: String,
+    pub reason: String,
+    pub filed_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub id: RequestId,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    pub requested_by: String,
+    pub unit: Option<UnitId>,
+    pub mailbox: String,
+    pub name: String,
+    pub title: String,
+    pub phone: String,
+    pub reason: String,
+    pub filed_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_reason: String,
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDecision {
+    pub status: RequestStatus,
+    pub by: String,
+    pub at: i64,
+    pub reason: String,
+    pub result: String,
+}
+
+/// What happened, for the audit log (R-POL-10).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub at: i64,
+    /// Who did it: an address, or "operator (cli)".
+    pub actor: String,
+    /// The actor's role (operator, unit-contact, user, system).
+    pub role: String,
+    /// A dotted verb: "mailbox.suspend", "request.approve", "login.failed".
+    pub action: String,
+    /// What it was done to: an address, a unit, a request.
+    pub target: String,
+    /// Who asked for it (a request's filer), if not the actor.
+    pub requested_by: String,
+    /// Who approved it, if approval was needed.
+    pub approved_by: String,
+    pub source_ip: String,
+    pub detail: String,
+}
+
+/// A stored audit entry with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub entry: NewAuditEntry,
+    /// Hash of the previous entry (64 zeros for the first).
+    pub prev_hash: String,
+    /// BLAKE3 of `prev_hash` and this entry's fields (`audit_chain::entry_hash`).
+    pub hash: String,
 }

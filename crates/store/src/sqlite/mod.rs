@@ -14,7 +14,9 @@
 //! - SQL text is always static; user input is only ever bound as a parameter. UID sets are
 //!   bound as one JSON array and expanded with `json_each`, so every read is one query.
 
+mod account_details;
 mod accounts;
+mod audit;
 mod deliver;
 mod flags;
 mod folders;
@@ -22,14 +24,20 @@ mod grants;
 mod messages;
 mod queue;
 mod read;
+mod requests;
 mod rows;
 mod search;
+mod units;
 
 use crate::{
     Account, AccountId, AccountState, CopyResult, Delivered, Delivery, Folder, FolderChange,
     FolderChanges, FolderId, FolderStatus, Grant, MessageRecord, MessageSummary, ModSeq,
     NewAccount, NewQueuedMessage, QueueAttempt, QueueEntry, QueueId, Result, Store, StoreError,
     StoreFlagsResult, TextField, Uid,
+};
+use crate::{
+    AccountDetails, AuditEntry, NewAuditEntry, NewRequest, NewUnit, PasswordChange, Request,
+    RequestDecision, RequestId, RequestStatus, StateChange, Unit, UnitId,
 };
 use async_trait::async_trait;
 use congvu_core::{Flags, SpecialUse, flags::FlagOp};
@@ -322,5 +330,95 @@ impl Store for SqliteStore {
 
     async fn delete_queued(&self, id: QueueId) -> Result<()> {
         queue::delete_queued(&self.shared, id).await
+    }
+
+    async fn create_unit(&self, new: NewUnit) -> Result<Unit> {
+        units::create_unit(&self.shared, new).await
+    }
+
+    async fn unit_by_id(&self, id: UnitId) -> Result<Option<Unit>> {
+        units::unit_by_id(&self.shared.read, id).await
+    }
+
+    async fn unit_by_account(&self, account: AccountId) -> Result<Option<Unit>> {
+        units::unit_by_account(&self.shared.read, account).await
+    }
+
+    async fn list_units(&self) -> Result<Vec<Unit>> {
+        units::list_units(&self.shared.read).await
+    }
+
+    async fn add_unit_contact(&self, unit: UnitId, account: AccountId) -> Result<()> {
+        units::add_unit_contact(&self.shared, unit, account).await
+    }
+
+    async fn contact_units(&self, account: AccountId) -> Result<Vec<UnitId>> {
+        units::contact_units(&self.shared.read, account).await
+    }
+
+    async fn create_account_with_details(
+        &self,
+        new: NewAccount,
+        details: AccountDetails,
+    ) -> Result<Account> {
+        account_details::create_account_with_details(&self.shared, new, details).await
+    }
+
+    async fn account_details(&self, id: AccountId) -> Result<Option<AccountDetails>> {
+        account_details::account_details(&self.shared.read, id).await
+    }
+
+    async fn update_account_details(
+        &self,
+        id: AccountId,
+        display_name: &str,
+        details: &AccountDetails,
+    ) -> Result<()> {
+        account_details::update_account_details(&self.shared, id, display_name, details).await
+    }
+
+    async fn change_account_state(&self, id: AccountId, change: StateChange) -> Result<()> {
+        account_details::change_account_state(&self.shared, id, change).await
+    }
+
+    async fn state_history(&self, id: AccountId) -> Result<Vec<StateChange>> {
+        account_details::state_history(&self.shared.read, id).await
+    }
+
+    async fn change_password(&self, id: AccountId, change: PasswordChange) -> Result<()> {
+        account_details::change_password(&self.shared, id, change).await
+    }
+
+    async fn password_history(&self, id: AccountId) -> Result<Vec<String>> {
+        account_details::password_history(&self.shared.read, id).await
+    }
+
+    async fn file_request(&self, new: NewRequest) -> Result<Request> {
+        requests::file_request(&self.shared, new).await
+    }
+
+    async fn request_by_id(&self, id: RequestId) -> Result<Option<Request>> {
+        requests::request_by_id(&self.shared.read, id).await
+    }
+
+    async fn list_requests(&self, status: Option<RequestStatus>) -> Result<Vec<Request>> {
+        requests::list_requests(&self.shared.read, status).await
+    }
+
+    async fn decide_request(
+        &self,
+        id: RequestId,
+        from: RequestStatus,
+        decision: RequestDecision,
+    ) -> Result<Request> {
+        requests::decide_request(&self.shared, id, from, decision).await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry> {
+        audit::append_audit(&self.shared, entry).await
+    }
+
+    async fn list_audit(&self) -> Result<Vec<AuditEntry>> {
+        audit::list_audit(&self.shared.read).await
     }
 }
