@@ -75,5 +75,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli::demo::run(&dir).await
         }
         Command::Mailbox { command } => cli::mailbox::run(command).await,
+        Command::Queue { command } => cli::queue::run(command).await,
+        Command::Dkim { command } => cli::dkim::run(command).await,
     }
 }

@@ -27,7 +27,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub mod inbound;
+pub mod outbound;
+pub mod queue;
 mod reply;
+
+pub use outbound::{OutboundConfig, OutboundContext, RelayConfig, load_dkim_keys};
+pub use queue::run_queue;
 
 pub use inbound::limits::SubmissionLimits;
 use inbound::session::{Mode, run_session};

@@ -1,8 +1,10 @@
 //! The operator's commands (DESIGN.md "The operator's interface").
 
 pub mod demo;
+pub mod dkim;
 pub mod init;
 pub mod mailbox;
+pub mod queue;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,5 +50,15 @@ pub enum Command {
     Mailbox {
         #[command(subcommand)]
         command: mailbox::MailboxCommand,
+    },
+    /// The outbound queue (thư đang chờ gửi ra ngoài): list, show, retry, delete.
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+    },
+    /// DKIM signing keys of the hosted domains.
+    Dkim {
+        #[command(subcommand)]
+        command: dkim::DkimCommand,
     },
 }

@@ -1,0 +1,187 @@
+//! `congvu queue …`: the outbound queue as the operator sees it — what is waiting, why, and
+//! the two actions an operator takes: try again now, or give up on a message (no bounce is
+//! sent for a deleted message; the operator tells the sender).
+
+use crate::config;
+use crate::storage;
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use congvu_store::{QueueEntry, QueueId, QueueRecipient, StoreError};
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages and their recipients.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one queued message with each recipient's last attempt.
+    Show {
+        id: QueueId,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make every pending recipient of the message due now.
+    Retry {
+        id: QueueId,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the message from the queue (no bounce is sent).
+    Delete {
+        id: QueueId,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn recipient_json(r: &QueueRecipient) -> serde_json::Value {
+    serde_json::json!({
+        "address": r.address,
+        "status": r.status.as_str(),
+        "attempts": r.attempts,
+        "next_attempt_at": r.next_attempt_at,
+        "last_attempt_at": r.last_attempt_at,
+        "last_error": r.last_error,
+        "remote_host": r.remote_host,
+        "remote_response": r.remote_response,
+        "delay_warned": r.delay_warned,
+    })
+}
+
+fn entry_json(e: &QueueEntry) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "blob": e.blob.0,
+        "mail_from": e.mail_from,
+        "created_at": e.created_at,
+        "submitted_by": e.submitted_by,
+        "recipients": e.recipients.iter().map(recipient_json).collect::<Vec<_>>(),
+    })
+}
+
+fn time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn sender(e: &QueueEntry) -> &str {
+    if e.mail_from.is_empty() {
+        "<> (delivery notice)"
+    } else {
+        &e.mail_from
+    }
+}
+
+/// A missing message is a usage error (exit 2) naming the id.
+fn not_found(id: QueueId, e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::NotFound(_) => config::ConfigError(format!(
+            "no queued message with id {id} (see `congvu queue list`)"
+        ))
+        .into(),
+        other => other.into(),
+    }
+}
+
+pub async fn run(command: QueueCommand) -> Result<()> {
+    match command {
+        QueueCommand::List { config, json } => {
+            let loaded = config::load(&config, std::env::vars())?;
+            let (store, _blobs) = storage::open(&loaded).await?;
+            let entries = store.list_queue().await?;
+            if json {
+                let rows: Vec<_> = entries.iter().map(entry_json).collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else if entries.is_empty() {
+                println!("the queue is empty");
+            } else {
+                for e in &entries {
+                    for r in &e.recipients {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{} attempts\tnext {}",
+                            e.id,
+                            sender(e),
+                            r.address,
+                            r.status.as_str(),
+                            r.attempts,
+                            time(r.next_attempt_at)
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        QueueCommand::Show { id, config, json } => {
+            let loaded = config::load(&config, std::env::vars())?;
+            let (store, _blobs) = storage::open(&loaded).await?;
+            let Some(e) = store.queue_entry(id).await? else {
+                bail!(not_found(id, StoreError::NotFound(id.to_string())));
+            };
+            if json {
+                println!("{}", entry_json(&e));
+                return Ok(());
+            }
+            println!("id:           {}", e.id);
+            println!("from:         {}", sender(&e));
+            println!("queued at:    {}", time(e.created_at));
+            println!("submitted by: {}", e.submitted_by.as_deref().unwrap_or("-"));
+            println!("blob:         {}", e.blob);
+            for r in &e.recipients {
+                println!();
+                println!("  to:           {}", r.address);
+                println!("  status:       {}", r.status.as_str());
+                println!("  attempts:     {}", r.attempts);
+                println!("  next attempt: {}", time(r.next_attempt_at));
+                if let Some(at) = r.last_attempt_at {
+                    println!("  last attempt: {}", time(at));
+                }
+                if let Some(host) = &r.remote_host {
+                    println!("  remote host:  {host}");
+                }
+                if let Some(reply) = &r.remote_response {
+                    println!("  last reply:   {reply}");
+                }
+                if let Some(error) = &r.last_error {
+                    println!("  last error:   {error}");
+                }
+            }
+            Ok(())
+        }
+        QueueCommand::Retry { id, config, json } => {
+            let loaded = config::load(&config, std::env::vars())?;
+            let (store, _blobs) = storage::open(&loaded).await?;
+            store.retry_now(id).await.map_err(|e| not_found(id, e))?;
+            if json {
+                println!("{}", serde_json::json!({ "id": id, "retry": "now" }));
+            } else {
+                println!("queued message {id} will be tried again now");
+            }
+            Ok(())
+        }
+        QueueCommand::Delete { id, config, json } => {
+            let loaded = config::load(&config, std::env::vars())?;
+            let (store, _blobs) = storage::open(&loaded).await?;
+            store
+                .delete_queued(id)
+                .await
+                .map_err(|e| not_found(id, e))?;
+            if json {
+                println!("{}", serde_json::json!({ "id": id, "deleted": true }));
+            } else {
+                println!("queued message {id} deleted (the sender was not notified)");
+            }
+            Ok(())
+        }
+    }
+}

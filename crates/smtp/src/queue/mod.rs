@@ -1,0 +1,388 @@
+//! The outbound queue worker: claims due recipients, delivers them one connection per
+//! (message, domain), records each outcome, and tells senders about failures and delays.
+//!
+//! Implementation notes — what this keeps true:
+//! - Nothing is lost on a crash: entries live in the store (`Store::enqueue` is durable) and
+//!   a claim is only a lease (`LEASE`); an attempt interrupted by a crash or shutdown is
+//!   simply claimed again when the lease runs out. The price is that a message may be sent
+//!   twice after a crash mid-DATA, which RFC 5321 §6.1 accepts over losing it.
+//! - At most `per_domain_concurrency` connections to one recipient domain at a time.
+//! - Each recipient ends delivered or failed exactly once; a failed one yields one RFC 3464
+//!   notice to the sender (never for a null sender), a late one at most one "delayed"
+//!   notice. A message whose recipients are all finished leaves the queue.
+//! - Time comes from the caller-free `now()` below only; schedule rules are pure functions
+//!   in `schedule.rs`.
+
+pub mod bounce;
+pub mod dsn;
+pub mod schedule;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use congvu_store::{
+    AttemptOutcome, QueueAttempt, QueueEntry, QueueRecipient, QueueStatus, StoreError,
+};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::outbound::{
+    Attempt, OutboundContext, RecipientOutcome, Route, RouteError, RouteHost, build_resolver,
+    deliver_to_domain, resolve_route, sign_message, tls_connectors,
+};
+use dsn::{DsnAction, DsnInput, DsnRecipient, status_of};
+
+/// How long a claim keeps other workers away; longer than any attempt should take.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// Recipients claimed per round.
+const CLAIM_BATCH: usize = 200;
+/// How long shutdown waits for attempts in flight before leaving them to their lease.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Shared by the deliveries of one worker.
+struct Worker {
+    ctx: Arc<OutboundContext>,
+    resolver: Option<hickory_resolver::TokioResolver>,
+    opportunistic_tls: Arc<tokio_rustls::TlsConnector>,
+    verified_tls: Option<Arc<tokio_rustls::TlsConnector>>,
+    domains: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Worker {
+    fn domain_slot(&self, domain: &str) -> Arc<Semaphore> {
+        let mut domains = self
+            .domains
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        domains
+            .entry(domain.to_string())
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(
+                    self.ctx.config.per_domain_concurrency.max(1),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// Runs the queue until `shutdown` is cancelled. Call once per process (several processes on
+/// one database are safe: claims are leases).
+pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
+    let resolver = match (&ctx.config.relay, build_resolver(ctx.config.dns)) {
+        (Some(_), _) => None,
+        (None, Ok(resolver)) => Some(resolver),
+        (None, Err(error)) => {
+            // Without DNS nothing can be routed; keep the queue intact and say why.
+            tracing::error!(%error, "outbound: cannot build the DNS resolver; queue not running");
+            return;
+        }
+    };
+    let (opportunistic_tls, verified_tls) = tls_connectors();
+    let worker = Arc::new(Worker {
+        ctx,
+        resolver,
+        opportunistic_tls,
+        verified_tls,
+        domains: std::sync::Mutex::new(HashMap::new()),
+    });
+    let tracker = TaskTracker::new();
+    loop {
+        let claimed = match worker.ctx.store.claim_due(now(), CLAIM_BATCH, LEASE).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "outbound: cannot claim queue entries");
+                Vec::new()
+            }
+        };
+        let busy = !claimed.is_empty();
+        for entry in claimed {
+            for (domain, recipients) in by_domain(&entry.recipients) {
+                let worker = worker.clone();
+                let entry = entry.clone();
+                tracker.spawn(async move {
+                    let slot = worker.domain_slot(&domain);
+                    let Ok(_permit) = slot.acquire_owned().await else {
+                        return;
+                    };
+                    attempt_delivery(&worker, &entry, &domain, &recipients).await;
+                });
+            }
+        }
+        let pause = if busy {
+            Duration::from_millis(50)
+        } else {
+            worker.ctx.config.poll_interval
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("outbound: attempts still running at shutdown; their leases will expire");
+    }
+}
+
+/// Recipients grouped by domain, in first-seen order.
+fn by_domain(recipients: &[QueueRecipient]) -> Vec<(String, Vec<QueueRecipient>)> {
+    let mut groups: Vec<(String, Vec<QueueRecipient>)> = Vec::new();
+    for r in recipients {
+        match groups.iter_mut().find(|(d, _)| *d == r.domain) {
+            Some((_, list)) => list.push(r.clone()),
+            None => groups.push((r.domain.clone(), vec![r.clone()])),
+        }
+    }
+    groups
+}
+
+fn sender_domain(mail_from: &str) -> Option<&str> {
+    mail_from.rsplit_once('@').map(|(_, d)| d)
+}
+
+/// One attempt for the recipients of one domain, then bookkeeping and notices.
+async fn attempt_delivery(
+    worker: &Worker,
+    entry: &QueueEntry,
+    domain: &str,
+    recipients: &[QueueRecipient],
+) {
+    let ctx = &worker.ctx;
+    let config = &ctx.config;
+    let started = now();
+    let addresses: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+    let outcome = match ctx.blobs.get(&entry.blob).await {
+        Err(error) => {
+            let reply = format!("451 4.3.0 message body unavailable: {error}");
+            vec![RecipientOutcome::Temporary { reply }; recipients.len()]
+        }
+        Ok(raw) => {
+            let signed = sender_domain(&entry.mail_from)
+                .and_then(|d| sign_message(config.dkim.iter().map(|k| k.as_ref()), d, &raw));
+            let message: &[u8] = signed.as_deref().unwrap_or(&raw);
+            match route_for(worker, domain).await {
+                Err(RouteError::Permanent { status, reason }) => {
+                    vec![
+                        RecipientOutcome::Permanent {
+                            reply: format!("550 {status} {reason}")
+                        };
+                        recipients.len()
+                    ]
+                }
+                Err(RouteError::Temporary { status, reason }) => {
+                    vec![
+                        RecipientOutcome::Temporary {
+                            reply: format!("451 {status} {reason}")
+                        };
+                        recipients.len()
+                    ]
+                }
+                Ok(route) => {
+                    let attempt = Attempt {
+                        helo: &config.hostname,
+                        mail_from: &entry.mail_from,
+                        recipients: &addresses,
+                        message,
+                        timeout: config.command_timeout,
+                        relay: config.relay.as_ref(),
+                        opportunistic_tls: &worker.opportunistic_tls,
+                        verified_tls: worker.verified_tls.as_deref(),
+                    };
+                    let result = deliver_to_domain(&route, &attempt).await;
+                    return finish(
+                        worker,
+                        entry,
+                        recipients,
+                        result.host,
+                        result.recipients,
+                        started,
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    finish(worker, entry, recipients, None, outcome, started).await;
+}
+
+async fn route_for(worker: &Worker, domain: &str) -> Result<Route, RouteError> {
+    let config = &worker.ctx.config;
+    if let Some(relay) = &config.relay {
+        let addrs = tokio::net::lookup_host((relay.host.as_str(), relay.port))
+            .await
+            .map_err(|e| RouteError::Temporary {
+                status: "4.4.3",
+                reason: format!("relay {}: {e}", relay.host),
+            })?
+            .collect();
+        return Ok(Route {
+            hosts: vec![RouteHost {
+                name: relay.host.clone(),
+                addrs,
+            }],
+        });
+    }
+    match &worker.resolver {
+        Some(resolver) => resolve_route(resolver, domain, config.smtp_port).await,
+        None => Err(RouteError::Temporary {
+            status: "4.4.3",
+            reason: "no DNS resolver".into(),
+        }),
+    }
+}
+
+/// Records every recipient's outcome, sends the notices it calls for, and drops the message
+/// from the queue once nothing is pending.
+async fn finish(
+    worker: &Worker,
+    entry: &QueueEntry,
+    recipients: &[QueueRecipient],
+    host: Option<String>,
+    outcomes: Vec<RecipientOutcome>,
+    _started: i64,
+) {
+    let ctx = &worker.ctx;
+    let config = &ctx.config;
+    let at = now();
+    let expired = schedule::is_expired(entry.created_at, at, config.max_age);
+    let retry_until =
+        entry.created_at + i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX / 2);
+    let mut failed = Vec::new();
+    let mut delayed = Vec::new();
+    for (recipient, outcome) in recipients.iter().zip(outcomes) {
+        let (record, reply) = match outcome {
+            RecipientOutcome::Delivered { reply } => (AttemptOutcome::Delivered, reply),
+            RecipientOutcome::Permanent { reply } => {
+                failed.push(dsn_line(recipient, &reply, "5.0.0", host.as_deref()));
+                (
+                    AttemptOutcome::Failed {
+                        error: reply.clone(),
+                    },
+                    reply,
+                )
+            }
+            RecipientOutcome::Temporary { reply } if expired => {
+                let mut line = dsn_line(recipient, &reply, "4.4.7", host.as_deref());
+                // RFC 3463 X.4.7: delivery time expired; the last error stays in Diagnostic-Code.
+                line.status = "4.4.7".into();
+                failed.push(line);
+                let error = format!(
+                    "expired after {}s in the queue; last error: {reply}",
+                    config.max_age.as_secs()
+                );
+                (AttemptOutcome::Failed { error }, reply)
+            }
+            RecipientOutcome::Temporary { reply } => {
+                let warn = !entry.mail_from.is_empty()
+                    && schedule::needs_delay_warning(
+                        entry.created_at,
+                        at,
+                        config.delay_warning_after,
+                        recipient.delay_warned,
+                    );
+                if warn {
+                    delayed.push(dsn_line(recipient, &reply, "4.0.0", host.as_deref()));
+                }
+                let next =
+                    at + schedule::retry_delay(&config.retry_schedule, recipient.attempts + 1);
+                (
+                    AttemptOutcome::Retry {
+                        error: reply.clone(),
+                        next_attempt_at: next,
+                        delay_warned: warn,
+                    },
+                    reply,
+                )
+            }
+        };
+        tracing::info!(
+            queue_id = entry.id,
+            rcpt = %recipient.address,
+            host = host.as_deref().unwrap_or("-"),
+            outcome = ?record,
+            "outbound: attempt"
+        );
+        let attempt = QueueAttempt {
+            recipient: recipient.id,
+            at,
+            outcome: record,
+            remote_host: host.clone(),
+            remote_response: Some(reply),
+        };
+        if let Err(error) = ctx.store.record_attempt(attempt).await {
+            tracing::warn!(%error, queue_id = entry.id, "outbound: cannot record attempt");
+        }
+    }
+    let raw = ctx.blobs.get(&entry.blob).await.ok();
+    let original: &[u8] = raw.as_deref().map(|v| v.as_slice()).unwrap_or(b"");
+    for (action, lines) in [(DsnAction::Failed, failed), (DsnAction::Delayed, delayed)] {
+        // RFC 5321 §4.5.5: never a notice about a message with the null sender.
+        if lines.is_empty() || entry.mail_from.is_empty() {
+            continue;
+        }
+        let token = format!("{}.{}.{}", entry.id, at, rand::random::<u32>());
+        let input = DsnInput {
+            action,
+            reporting_mta: &config.hostname,
+            to: &entry.mail_from,
+            arrival_date: entry.created_at,
+            last_attempt: at,
+            retry_until: Some(retry_until),
+            recipients: &lines,
+            original,
+            token: &token,
+        };
+        if let Err(error) = bounce::send_notice(ctx, &input).await {
+            tracing::warn!(%error, queue_id = entry.id, "outbound: cannot send a delivery notice");
+        }
+    }
+    remove_if_finished(ctx, entry.id).await;
+}
+
+fn dsn_line(
+    recipient: &QueueRecipient,
+    reply: &str,
+    fallback: &str,
+    host: Option<&str>,
+) -> DsnRecipient {
+    DsnRecipient {
+        address: recipient.address.clone(),
+        status: status_of(reply, fallback),
+        remote_mta: host.map(str::to_string),
+        diagnostic: reply.to_string(),
+    }
+}
+
+async fn remove_if_finished(ctx: &OutboundContext, id: congvu_store::QueueId) {
+    match ctx.store.queue_entry(id).await {
+        Ok(Some(entry))
+            if entry
+                .recipients
+                .iter()
+                .all(|r| r.status != QueueStatus::Pending) =>
+        {
+            match ctx.store.delete_queued(id).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {
+                    tracing::info!(
+                        queue_id = id,
+                        "outbound: message finished, removed from the queue"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%error, queue_id = id, "outbound: cannot remove finished message")
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, queue_id = id, "outbound: cannot read queue entry"),
+    }
+}
