@@ -31,6 +31,11 @@ pub struct Out {
     pub buf: Vec<u8>,
     /// RFC 6855 §3: with UTF8=ACCEPT enabled, quoted strings may carry UTF-8.
     pub utf8: bool,
+    /// RFC 7162 §3.1: once CONDSTORE is enabled, every FETCH carrying flag changes also
+    /// carries MODSEQ (and UID).
+    pub condstore: bool,
+    /// RFC 7162 §3.2.10: once QRESYNC is enabled, expunges are reported as VANISHED.
+    pub qresync: bool,
 }
 
 impl Out {

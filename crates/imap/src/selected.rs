@@ -21,6 +21,43 @@ pub struct Selected {
     pub modseq: ModSeq,
 }
 
+/// Writes UIDs as a compact set: `1:3,7`.
+pub fn uid_set(uids: &[Uid]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = uids[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// Whether `uid` is in a UID set given by the client; `*` stands for the largest UID
+/// (RFC 9051 §6.4.8: for a UID set, `n:*` includes every UID from n up).
+pub fn uid_in(set: &SequenceSet, uid: Uid) -> bool {
+    let value = |v: &SeqOrUid| match v {
+        SeqOrUid::Value(x) => x.get(),
+        SeqOrUid::Asterisk => Uid::MAX,
+    };
+    set.0.as_ref().iter().any(|seq| {
+        let (a, b) = match seq {
+            Sequence::Single(v) => (value(v), value(v)),
+            Sequence::Range(x, y) => (value(x), value(y)),
+        };
+        (a.min(b)..=a.max(b)).contains(&uid)
+    })
+}
+
 /// Writes a flag list `(\Seen $Label)`.
 pub fn flag_list(flags: &Flags) -> String {
     format!("({})", flags.names().join(" "))
@@ -104,6 +141,27 @@ impl Selected {
             .collect())
     }
 
+    /// Removes the given UIDs from the view and reports them: one EXPUNGE per message
+    /// (RFC 9051 §7.5.1, each renumbering the ones after it), or a single `VANISHED` with the
+    /// UIDs once QRESYNC is enabled (RFC 7162 §3.2.10). UIDs not in the view are skipped.
+    pub fn forget(&mut self, out: &mut Out, uids: &[Uid]) {
+        let mut vanished = Vec::new();
+        for uid in uids {
+            if let Some(i) = self.index_of(*uid) {
+                self.messages.remove(i);
+                if out.qresync {
+                    vanished.push(*uid);
+                } else {
+                    out.untagged(&format!("{} EXPUNGE", i + 1));
+                }
+            }
+        }
+        if !vanished.is_empty() {
+            vanished.sort_unstable();
+            out.untagged(&format!("VANISHED {}", uid_set(&vanished)));
+        }
+    }
+
     /// Brings the view up to date with the store and reports what changed: EXPUNGE (only when
     /// `allow_expunge`), EXISTS for new messages, FETCH FLAGS for changed flags.
     pub async fn sync(
@@ -124,26 +182,26 @@ impl Selected {
             // Report nothing now; the same changes are read again at the next allowed point.
             return Ok(());
         }
-        for uid in &changes.expunged {
-            if let Some(i) = self.index_of(*uid) {
-                self.messages.remove(i);
-                out.untagged(&format!("{} EXPUNGE", i + 1));
-            }
-        }
+        self.forget(out, &changes.expunged);
         let last_uid = self.messages.last().map(|m| m.uid).unwrap_or(0);
         let mut added = false;
         for m in changes.changed {
             if let Some(i) = self.index_of(m.uid) {
                 let known = &mut self.messages[i];
-                if known.flags != m.flags {
+                // RFC 7162 §3.1.4: with CONDSTORE a MODSEQ change alone is worth reporting.
+                if known.flags != m.flags || (out.condstore && known.modseq != m.modseq) {
                     let mut line = String::new();
                     let _ = write!(
                         line,
-                        "{} FETCH (UID {} FLAGS {})",
+                        "{} FETCH (UID {} FLAGS {}",
                         i + 1,
                         m.uid,
                         flag_list(&m.flags)
                     );
+                    if out.condstore {
+                        let _ = write!(line, " MODSEQ ({})", m.modseq.max(1));
+                    }
+                    line.push(')');
                     out.untagged(&line);
                 }
                 *known = m;

@@ -19,7 +19,7 @@ use crate::{ImapContext, PRE_AUTH_TIMEOUT, TlsMode};
 use congvu_store::Account;
 use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
-use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::command::{Command, CommandBody, SelectParameter};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -297,13 +297,25 @@ impl Session {
                 self.io.out.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
                 Ok(Done::ok("NAMESPACE completed"))
             }
-            (C::Select { mailbox, .. }, State::Authenticated(a) | State::Selected(a, _)) => {
+            (
+                C::Select {
+                    mailbox,
+                    parameters,
+                },
+                State::Authenticated(a) | State::Selected(a, _),
+            ) => {
                 let account = a.clone();
-                self.select(&account, &mailbox, false).await
+                self.select(&account, &mailbox, false, &parameters).await
             }
-            (C::Examine { mailbox, .. }, State::Authenticated(a) | State::Selected(a, _)) => {
+            (
+                C::Examine {
+                    mailbox,
+                    parameters,
+                },
+                State::Authenticated(a) | State::Selected(a, _),
+            ) => {
                 let account = a.clone();
-                self.select(&account, &mailbox, true).await
+                self.select(&account, &mailbox, true, &parameters).await
             }
             (C::Create { mailbox }, State::Authenticated(a) | State::Selected(a, _)) => {
                 cmd::mailbox::create(&ctx, &self.io.out, a, &mailbox).await
@@ -441,7 +453,7 @@ impl Session {
                     sequence_set,
                     macro_or_item_names,
                     uid,
-                    ..
+                    modifiers,
                 },
                 State::Selected(_, sel),
             ) => {
@@ -452,6 +464,7 @@ impl Session {
                     &sequence_set,
                     &macro_or_item_names,
                     uid,
+                    &modifiers,
                 )
                 .await?
             }
@@ -462,7 +475,7 @@ impl Session {
                     response,
                     flags,
                     uid,
-                    ..
+                    modifiers,
                 },
                 State::Selected(_, sel),
             ) => {
@@ -471,9 +484,12 @@ impl Session {
                     &mut self.io.out,
                     sel,
                     &sequence_set,
-                    &kind,
-                    &response,
-                    &flags,
+                    cmd::store::Change {
+                        kind: &kind,
+                        response: &response,
+                        flags: &flags,
+                        modifiers: &modifiers,
+                    },
                     uid,
                 )
                 .await
@@ -530,11 +546,25 @@ impl Session {
         account: &Account,
         mailbox: &imap_codec::imap_types::mailbox::Mailbox<'_>,
         read_only: bool,
+        parameters: &[SelectParameter],
     ) -> CmdResult {
-        // RFC 9051 §6.3.2: a SELECT that fails leaves no folder selected.
+        // RFC 9051 §6.3.2: a SELECT that fails leaves no folder selected; RFC 7162 §3.2.11
+        // (and RFC 9051 §7.1) say so with OK [CLOSED] when one was.
+        if matches!(self.state, State::Selected(..)) {
+            self.io
+                .out
+                .untagged("OK [CLOSED] previous mailbox is now closed");
+        }
         self.state = State::Authenticated(account.clone());
-        let (selected, done) =
-            cmd::select::select(&self.ctx, &mut self.io.out, account, mailbox, read_only).await?;
+        let (selected, done) = cmd::select::select(
+            &self.ctx,
+            &mut self.io.out,
+            account,
+            mailbox,
+            read_only,
+            parameters,
+        )
+        .await?;
         self.state = State::Selected(account.clone(), selected);
         Ok(done)
     }

@@ -9,40 +9,10 @@ use crate::ImapContext;
 use crate::done::{CmdResult, Done};
 use crate::names;
 use crate::response::Out;
-use crate::selected::Selected;
+use crate::selected::{Selected, uid_set};
 use congvu_store::{Account, Uid};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::sequence::SequenceSet;
-
-/// Writes UIDs as a compact set: `1:3,7`.
-pub fn uid_set(uids: &[Uid]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = uids[i];
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}:{end}")
-        });
-        i += 1;
-    }
-    parts.join(",")
-}
-
-fn report_expunged(out: &mut Out, sel: &mut Selected, uids: &[Uid]) {
-    for uid in uids {
-        if let Some(i) = sel.index_of(*uid) {
-            sel.messages.remove(i);
-            out.untagged(&format!("{} EXPUNGE", i + 1));
-        }
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 pub async fn copy(
@@ -89,7 +59,7 @@ pub async fn copy(
         if !src.is_empty() {
             out.untagged(&format!("OK [{code}] moved"));
         }
-        report_expunged(out, sel, &src);
+        sel.forget(out, &src);
         return Ok(Done::ok("MOVE completed"));
     }
     if src.is_empty() {
@@ -117,7 +87,7 @@ pub async fn expunge(
         None => None,
     };
     let removed = ctx.store.expunge(sel.folder.id, only.as_deref()).await?;
-    report_expunged(out, sel, &removed);
+    sel.forget(out, &removed);
     Ok(Done::ok("EXPUNGE completed"))
 }
 

@@ -6,6 +6,8 @@
 //! - BODY[...] without .PEEK, RFC822 and RFC822.TEXT set `\Seen` (unless the folder was
 //!   opened with EXAMINE), and such messages report their new FLAGS in the same response.
 //! - UID FETCH always includes UID (RFC 9051 §6.4.9).
+//! - CHANGEDSINCE (RFC 7162 §3.1.4.1) narrows the set to messages with a higher MODSEQ and
+//!   adds MODSEQ; VANISHED (§3.2.6) first reports UIDs of the set expunged since then.
 //! - Output is flushed every few hundred KiB, so a large FETCH does not pile up in memory.
 
 use crate::ImapContext;
@@ -13,10 +15,11 @@ use crate::bodystructure::{write_body, write_envelope};
 use crate::conn::Io;
 use crate::done::{CmdResult, Done};
 use crate::section::{SectionSpec, SectionText, extract, partial};
-use crate::selected::{Selected, flag_list};
+use crate::selected::{Selected, flag_list, uid_in, uid_set};
 use congvu_core::flags::FlagOp;
 use congvu_core::{Flag, Flags};
 use congvu_store::{MessageRecord, Uid};
+use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{
     MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
 };
@@ -183,8 +186,9 @@ pub async fn fetch(
     set: &SequenceSet,
     request: &MacroOrMessageDataItemNames<'_>,
     uid: bool,
+    modifiers: &[FetchModifier],
 ) -> std::io::Result<CmdResult> {
-    let indexes = match sel.resolve(set, uid) {
+    let mut indexes = match sel.resolve(set, uid) {
         Ok(i) => i,
         Err(done) => return Ok(Err(done)),
     };
@@ -192,6 +196,52 @@ pub async fn fetch(
         MacroOrMessageDataItemNames::Macro(m) => m.expand(),
         MacroOrMessageDataItemNames::MessageDataItemNames(list) => list.clone(),
     };
+    let mut changed_since = None;
+    let mut vanished = false;
+    for m in modifiers {
+        match m {
+            FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
+            FetchModifier::Vanished => vanished = true,
+        }
+    }
+    if vanished && !(uid && io.out.qresync && changed_since.is_some()) {
+        // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled.
+        return Ok(Err(Done::bad(
+            "VANISHED needs UID FETCH with CHANGEDSINCE after ENABLE QRESYNC",
+        )));
+    }
+    if items
+        .iter()
+        .any(|i| matches!(i, MessageDataItemName::ModSeq))
+    {
+        io.out.condstore = true; // RFC 7162 §3.1: FETCH MODSEQ enables CONDSTORE
+    }
+    if let Some(since) = changed_since {
+        // RFC 7162 §3.1.4.1: only messages changed after `since`, and MODSEQ always returned.
+        io.out.condstore = true;
+        indexes.retain(|&i| sel.messages[i].modseq > since);
+        if !items
+            .iter()
+            .any(|i| matches!(i, MessageDataItemName::ModSeq))
+        {
+            items.push(MessageDataItemName::ModSeq);
+        }
+        if vanished {
+            let changes = match ctx.store.changes_since(sel.folder.id, since).await {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let gone: Vec<Uid> = changes
+                .expunged
+                .into_iter()
+                .filter(|u| sel.index_of(*u).is_none() && uid_in(set, *u))
+                .collect();
+            if !gone.is_empty() {
+                io.out
+                    .untagged(&format!("VANISHED (EARLIER) {}", uid_set(&gone)));
+            }
+        }
+    }
     if items.iter().any(|i| {
         matches!(
             i,
@@ -203,6 +253,9 @@ pub async fn fetch(
     // RFC 9051 §6.4.9: UID FETCH responses always carry UID; put it first.
     items.retain(|i| !matches!(i, MessageDataItemName::Uid));
     let want_uid = uid || request_has_uid(request);
+    let modseq_requested = items
+        .iter()
+        .any(|i| matches!(i, MessageDataItemName::ModSeq));
     let record_needed = items.iter().any(needs_record);
     let blob_needed = items.iter().any(needs_blob);
 
@@ -351,6 +404,10 @@ pub async fn fetch(
             if flags_changed.contains(&m.uid) && !flags_written {
                 sep(out);
                 out.text(&format!("FLAGS {}", flag_list(&m.flags)));
+                // RFC 7162 §3.1.4: a flag change reported under CONDSTORE carries MODSEQ.
+                if out.condstore && !modseq_requested {
+                    out.text(&format!(" MODSEQ ({})", m.modseq.max(1)));
+                }
             }
             out.text(")\r\n");
             io.flush_if_large().await?;

@@ -1,4 +1,4 @@
-//! CAPABILITY (RFC 9051 §6.1.1) and ENABLE (RFC 5161).
+//! CAPABILITY (RFC 9051 §6.1.1) and ENABLE (RFC 5161, RFC 7162 §3.2.3).
 //!
 //! What it keeps true: LOGINDISABLED is advertised, and AUTH=PLAIN withheld, exactly when
 //! LOGIN/AUTHENTICATE would be refused for lack of TLS (RFC 9051 §6.2.3, RFC 8314).
@@ -31,6 +31,8 @@ pub fn capabilities(session: &Session) -> String {
                 "ENABLE",
                 "ID",
                 "UTF8=ACCEPT",
+                "CONDSTORE",
+                "QRESYNC",
             ]
             .map(str::to_string),
         );
@@ -49,14 +51,32 @@ pub fn capabilities(session: &Session) -> String {
     caps.join(" ")
 }
 
-/// ENABLE: only UTF8=ACCEPT is something we change behaviour for; others are ignored as
-/// RFC 5161 §3.1 requires.
+/// ENABLE (RFC 5161): UTF8=ACCEPT (RFC 6855), CONDSTORE and QRESYNC (RFC 7162 §3.2.3:
+/// QRESYNC implies CONDSTORE). Others are ignored as RFC 5161 §3.1 requires; ENABLED lists
+/// only what this command newly turned on.
 pub fn enable(out: &mut Out, requested: &[CapabilityEnable<'_>]) -> Done {
-    let mut enabled = Vec::new();
+    let mut enabled: Vec<&str> = Vec::new();
     for cap in requested {
-        if let CapabilityEnable::Utf8(_) = cap {
-            out.utf8 = true;
-            enabled.push("UTF8=ACCEPT");
+        match cap {
+            CapabilityEnable::Utf8(_) => {
+                if !out.utf8 {
+                    out.utf8 = true;
+                    enabled.push("UTF8=ACCEPT");
+                }
+            }
+            CapabilityEnable::CondStore => {
+                if !out.condstore {
+                    out.condstore = true;
+                    enabled.push("CONDSTORE");
+                }
+            }
+            other => {
+                if other.to_string().eq_ignore_ascii_case("QRESYNC") && !out.qresync {
+                    out.qresync = true;
+                    out.condstore = true;
+                    enabled.push("QRESYNC");
+                }
+            }
         }
     }
     if !enabled.is_empty() {

@@ -4,6 +4,9 @@
 //! (SUBJECT, FROM, TO, CC, BCC, BODY, TEXT) is already answered by `store.search_text` as a
 //! set of UIDs; evaluation is then a pure function of one message, unit-tested below.
 //!
+//! MODSEQ (RFC 7162 §3.1.5) matches on the message's MODSEQ and adds `(MODSEQ n)` to the
+//! response, n being the highest MODSEQ among the hits.
+//!
 //! What it keeps true: dates compare by calendar day in UTC (RFC 9051 says to disregard time
 //! and timezone); `\Recent` does not exist here, so RECENT and NEW match nothing, OLD everything.
 
@@ -41,6 +44,8 @@ pub enum Criterion {
     SentSince(NaiveDate),
     /// HEADER name value: a substring of the field's value, case-insensitive.
     Header(String, String),
+    /// MODSEQ n (RFC 7162 §3.1.5): messages whose MODSEQ is at least n.
+    ModSeq(u64),
 }
 
 /// What evaluation sees of one message.
@@ -85,6 +90,7 @@ pub fn eval(c: &Criterion, m: &Candidate<'_>) -> bool {
         Criterion::SentOn(d) => sent.is_some_and(|x| x == *d),
         Criterion::SentSince(d) => sent.is_some_and(|x| x >= *d),
         Criterion::Header(name, value) => m.header.is_some_and(|h| header_contains(h, name, value)),
+        Criterion::ModSeq(n) => m.summary.modseq.max(1) >= *n,
     }
 }
 
@@ -203,6 +209,10 @@ pub fn build(key: &SearchKey<'_>, sel: &Selected, texts: &TextAnswers) -> Result
         SearchKey::SentBefore(d) => K::SentBefore(*d.as_ref()),
         SearchKey::SentOn(d) => K::SentOn(*d.as_ref()),
         SearchKey::SentSince(d) => K::SentSince(*d.as_ref()),
+        // The entry name and type only narrow which flag's MODSEQ counts; we keep one MODSEQ
+        // per message, which RFC 7162 §3.1.5 allows ("the server MAY ignore" them in effect,
+        // as every metadata item shares the message's MODSEQ).
+        SearchKey::ModSequence { modseq, .. } => K::ModSeq(*modseq),
         SearchKey::Header(name, value) => K::Header(
             String::from_utf8_lossy(name.as_ref()).into_owned(),
             String::from_utf8_lossy(value.as_ref()).into_owned(),
@@ -220,13 +230,26 @@ pub fn build(key: &SearchKey<'_>, sel: &Selected, texts: &TextAnswers) -> Result
     })
 }
 
-pub async fn search(
+/// Whether any key is MODSEQ (RFC 7162 §3.1.5: the response then carries the highest MODSEQ).
+pub fn uses_modseq(keys: &[SearchKey<'_>]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(all) => uses_modseq(all.as_ref()),
+        SearchKey::Or(a, b) => {
+            uses_modseq(std::slice::from_ref(a.as_ref()))
+                || uses_modseq(std::slice::from_ref(b.as_ref()))
+        }
+        SearchKey::Not(a) => uses_modseq(std::slice::from_ref(a.as_ref())),
+        _ => false,
+    })
+}
+
+/// The snapshot indexes (ascending) of the messages matching every key.
+pub async fn matching(
     ctx: &ImapContext,
-    out: &mut Out,
     sel: &Selected,
     keys: &[SearchKey<'_>],
-    uid: bool,
-) -> CmdResult {
+) -> Result<Vec<usize>, Done> {
     let mut queries = Vec::new();
     for key in keys {
         collect_text(key, &mut queries);
@@ -276,15 +299,38 @@ pub async fn search(
             header: headers.get(&m.uid).map(Vec::as_slice),
         };
         if eval(&criterion, &cand) {
-            hits.push(if uid { m.uid } else { i as u32 + 1 });
+            hits.push(i);
         }
     }
-    let list: Vec<String> = hits.iter().map(u32::to_string).collect();
-    if list.is_empty() {
-        out.untagged("SEARCH");
-    } else {
-        out.untagged(&format!("SEARCH {}", list.join(" ")));
+    Ok(hits)
+}
+
+pub async fn search(
+    ctx: &ImapContext,
+    out: &mut Out,
+    sel: &Selected,
+    keys: &[SearchKey<'_>],
+    uid: bool,
+) -> CmdResult {
+    let modseq = uses_modseq(keys);
+    if modseq {
+        out.condstore = true; // RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
     }
+    let hits = matching(ctx, sel, keys).await?;
+    let mut line = String::from("SEARCH");
+    for &i in &hits {
+        let n = if uid {
+            sel.messages[i].uid
+        } else {
+            i as u32 + 1
+        };
+        line.push(' ');
+        line.push_str(&n.to_string());
+    }
+    if modseq && let Some(max) = hits.iter().map(|&i| sel.messages[i].modseq).max() {
+        line.push_str(&format!(" (MODSEQ {})", max.max(1)));
+    }
+    out.untagged(&line);
     Ok(Done::ok("SEARCH completed"))
 }
 

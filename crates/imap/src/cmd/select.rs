@@ -1,15 +1,21 @@
-//! SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3): open a folder and report its state.
+//! SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3): open a folder and report its state, with the
+//! CONDSTORE and QRESYNC parameters of RFC 7162 §3.1.8 and §3.2.5.
 //!
 //! What it keeps true: the snapshot returned is the view every later sequence number refers
-//! to; EXAMINE (and nothing else) opens it read-only.
+//! to; EXAMINE (and nothing else) opens it read-only. A QRESYNC resynchronisation reports only
+//! UIDs absent from the snapshot as VANISHED (EARLIER) and only messages in it as FETCH, so the
+//! client's cache ends up equal to the snapshot.
 
 use crate::ImapContext;
 use crate::done::Done;
 use crate::names;
 use crate::response::Out;
-use crate::selected::Selected;
+use crate::selected::{Selected, flag_list};
+use crate::selected::{uid_in, uid_set};
 use congvu_core::Flag;
 use congvu_store::Account;
+use congvu_store::Uid;
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::mailbox::Mailbox;
 
 pub async fn select(
@@ -18,7 +24,26 @@ pub async fn select(
     account: &Account,
     mailbox: &Mailbox<'_>,
     read_only: bool,
+    parameters: &[SelectParameter],
 ) -> Result<(Selected, Done), Done> {
+    let mut resync = None;
+    for p in parameters {
+        match p {
+            SelectParameter::CondStore => out.condstore = true,
+            SelectParameter::QResync {
+                uid_validity,
+                mod_sequence_value,
+                known_uids,
+                ..
+            } => {
+                // RFC 7162 §3.2.5: QRESYNC parameters are an error unless QRESYNC is enabled.
+                if !out.qresync {
+                    return Err(Done::bad("ENABLE QRESYNC first"));
+                }
+                resync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids));
+            }
+        }
+    }
     let name = names::from_wire(mailbox, out.utf8)?;
     let Some(folder) = ctx.store.folder_by_name(account.id, &name).await? else {
         return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
@@ -60,6 +85,37 @@ pub async fn select(
         "OK [HIGHESTMODSEQ {}] highest modseq",
         folder.highest_modseq.max(1)
     ));
+    if let Some((uidvalidity, modseq, known)) = resync
+        && uidvalidity == folder.uidvalidity
+    {
+        // RFC 7162 §3.2.5.1: a different UIDVALIDITY means the client's cache is void, and
+        // nothing more is reported. Sequence match data is an optimisation we do not need:
+        // the expunged UIDs are known exactly.
+        let changes = ctx.store.changes_since(folder.id, modseq).await?;
+        let vanished: Vec<Uid> = changes
+            .expunged
+            .iter()
+            .copied()
+            .filter(|u| selected.index_of(*u).is_none())
+            .filter(|u| known.as_ref().is_none_or(|k| uid_in(k, *u)))
+            .collect();
+        if !vanished.is_empty() {
+            out.untagged(&format!("VANISHED (EARLIER) {}", uid_set(&vanished)));
+        }
+        for m in changes.changed {
+            // Messages only in the store (delivered since the snapshot) come with EXISTS later.
+            if let Some(i) = selected.index_of(m.uid) {
+                let mine = &selected.messages[i];
+                out.untagged(&format!(
+                    "{} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                    i + 1,
+                    mine.uid,
+                    flag_list(&mine.flags),
+                    mine.modseq.max(1)
+                ));
+            }
+        }
+    }
     let done = if read_only {
         Done::ok_code("READ-ONLY", "EXAMINE completed")
     } else {
