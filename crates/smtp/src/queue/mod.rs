@@ -17,12 +17,13 @@ pub mod bounce;
 pub mod dsn;
 pub mod schedule;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use congvu_store::{
-    AttemptOutcome, QueueAttempt, QueueEntry, QueueRecipient, QueueStatus, StoreError,
+    AttemptOutcome, QueueAttempt, QueueEntry, QueueRecipient, QueueRecipientId, QueueStatus,
+    StoreError,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,9 @@ use dsn::{DsnAction, DsnInput, DsnRecipient, status_of};
 const LEASE: Duration = Duration::from_secs(15 * 60);
 /// Recipients claimed per round.
 const CLAIM_BATCH: usize = 200;
+/// Recipients waiting or being delivered at once; no more are claimed beyond this, so a
+/// backlog stays in the store (where other nodes can take it) rather than in memory.
+const MAX_IN_FLIGHT: usize = 2000;
 /// How long shutdown waits for attempts in flight before leaving them to their lease.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,6 +56,10 @@ struct Worker {
     opportunistic_tls: Arc<tokio_rustls::TlsConnector>,
     verified_tls: Option<Arc<tokio_rustls::TlsConnector>>,
     domains: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Recipients claimed by this worker and not finished yet. A recipient still waiting for
+    /// its domain's slot when its lease runs out is claimed again by the next round; this set
+    /// keeps it from being attempted twice by the same worker.
+    in_flight: std::sync::Mutex<HashSet<QueueRecipientId>>,
 }
 
 impl Worker {
@@ -68,6 +76,28 @@ impl Worker {
                 ))
             })
             .clone()
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<QueueRecipientId>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps the recipients not already in flight, and marks them so.
+    fn take_new(&self, recipients: Vec<QueueRecipient>) -> Vec<QueueRecipient> {
+        let mut in_flight = self.in_flight();
+        recipients
+            .into_iter()
+            .filter(|r| in_flight.insert(r.id))
+            .collect()
+    }
+
+    fn done(&self, recipients: &[QueueRecipient]) {
+        let mut in_flight = self.in_flight();
+        for r in recipients {
+            in_flight.remove(&r.id);
+        }
     }
 }
 
@@ -90,27 +120,43 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
         opportunistic_tls,
         verified_tls,
         domains: std::sync::Mutex::new(HashMap::new()),
+        in_flight: std::sync::Mutex::new(HashSet::new()),
     });
     let tracker = TaskTracker::new();
     loop {
-        let claimed = match worker.ctx.store.claim_due(now(), CLAIM_BATCH, LEASE).await {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::warn!(%error, "outbound: cannot claim queue entries");
-                Vec::new()
+        let room = MAX_IN_FLIGHT.saturating_sub(worker.in_flight().len());
+        let claimed = if room == 0 {
+            Vec::new()
+        } else {
+            match worker
+                .ctx
+                .store
+                .claim_due(now(), room.min(CLAIM_BATCH), LEASE)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "outbound: cannot claim queue entries");
+                    Vec::new()
+                }
             }
         };
         let busy = !claimed.is_empty();
         for entry in claimed {
             for (domain, recipients) in by_domain(&entry.recipients) {
+                let recipients = worker.take_new(recipients);
+                if recipients.is_empty() {
+                    continue;
+                }
                 let worker = worker.clone();
                 let entry = entry.clone();
                 tracker.spawn(async move {
                     let slot = worker.domain_slot(&domain);
-                    let Ok(_permit) = slot.acquire_owned().await else {
-                        return;
-                    };
-                    attempt_delivery(&worker, &entry, &domain, &recipients).await;
+                    // The semaphore is never closed, so acquiring only waits.
+                    if let Ok(_permit) = slot.acquire_owned().await {
+                        attempt_delivery(&worker, &entry, &domain, &recipients).await;
+                    }
+                    worker.done(&recipients);
                 });
             }
         }
@@ -158,7 +204,6 @@ async fn attempt_delivery(
 ) {
     let ctx = &worker.ctx;
     let config = &ctx.config;
-    let started = now();
     let addresses: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
     let outcome = match ctx.blobs.get(&entry.blob).await {
         Err(error) => {
@@ -198,20 +243,12 @@ async fn attempt_delivery(
                         verified_tls: worker.verified_tls.as_deref(),
                     };
                     let result = deliver_to_domain(&route, &attempt).await;
-                    return finish(
-                        worker,
-                        entry,
-                        recipients,
-                        result.host,
-                        result.recipients,
-                        started,
-                    )
-                    .await;
+                    return finish(worker, entry, recipients, result.host, result.recipients).await;
                 }
             }
         }
     };
-    finish(worker, entry, recipients, None, outcome, started).await;
+    finish(worker, entry, recipients, None, outcome).await;
 }
 
 async fn route_for(worker: &Worker, domain: &str) -> Result<Route, RouteError> {
@@ -248,7 +285,6 @@ async fn finish(
     recipients: &[QueueRecipient],
     host: Option<String>,
     outcomes: Vec<RecipientOutcome>,
-    _started: i64,
 ) {
     let ctx = &worker.ctx;
     let config = &ctx.config;
