@@ -1,6 +1,6 @@
 //! The IMAP4rev1 server (RFC 3501 / RFC 9051 behaviour where they agree) with IDLE, NAMESPACE,
-//! UIDPLUS, MOVE, SPECIAL-USE, UNSELECT, CHILDREN, LITERAL+, ENABLE, ID, SASL-IR, UTF8=ACCEPT
-//! APPENDLIMIT, CONDSTORE and QRESYNC (RFC 7162).
+//! UIDPLUS, MOVE, SPECIAL-USE, UNSELECT, CHILDREN, LITERAL+, ENABLE, ID, SASL-IR, UTF8=ACCEPT,
+//! APPENDLIMIT, CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731) and SEARCHRES (RFC 5182).
 //!
 //! Implementation notes (invariants):
 //! - Commands are parsed with imap-codec; framing (lines, literals, continuation requests) is
@@ -21,6 +21,7 @@ mod bodystructure;
 mod cmd;
 mod conn;
 mod done;
+mod esearch;
 mod names;
 mod response;
 mod section;

@@ -36,6 +36,9 @@ pub struct Out {
     pub condstore: bool,
     /// RFC 7162 §3.2.10: once QRESYNC is enabled, expunges are reported as VANISHED.
     pub qresync: bool,
+    /// RFC 9051 §6.3.1: once IMAP4rev2 is enabled, SEARCH answers with ESEARCH and no
+    /// RECENT is sent.
+    pub rev2: bool,
 }
 
 impl Out {

@@ -19,6 +19,9 @@ pub struct Selected {
     pub messages: Vec<MessageSummary>,
     /// Every change up to this MODSEQ has been reported.
     pub modseq: ModSeq,
+    /// The search result saved by `SEARCH RETURN (SAVE)` for `$` (RFC 5182), as UIDs so that
+    /// expunged messages drop out of it by themselves.
+    pub saved: Vec<Uid>,
 }
 
 /// Writes UIDs as a compact set: `1:3,7`.
@@ -71,6 +74,7 @@ impl Selected {
             read_only,
             messages,
             modseq,
+            saved: Vec::new(),
         }
     }
 

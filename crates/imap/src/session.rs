@@ -13,6 +13,7 @@
 use crate::cmd;
 use crate::conn::{Io, Line, Stream, line_command, line_tag, literal_announcement};
 use crate::done::{CmdResult, Done};
+use crate::esearch::{self, Saved, SearchReturn};
 use crate::response::Status;
 use crate::selected::Selected;
 use crate::{ImapContext, PRE_AUTH_TIMEOUT, TlsMode};
@@ -59,6 +60,8 @@ pub struct Session {
     pub state: State,
     pub failed_logins: u32,
     pub shutdown: CancellationToken,
+    /// The RETURN options of the SEARCH being run (`esearch.rs` cuts them out before parsing).
+    pub search_return: Option<SearchReturn>,
 }
 
 pub async fn run(
@@ -89,6 +92,7 @@ pub async fn run(
         state: State::NotAuthenticated,
         failed_logins: 0,
         shutdown,
+        search_return: None,
     };
     let caps = cmd::info::capabilities(&session);
     let greeting = format!(
@@ -211,7 +215,59 @@ impl Session {
         }
     }
 
-    async fn execute(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// Applies the rewrites of `esearch.rs` (`$` and `RETURN (…)`); the rewritten command
+    /// or a BAD for the client.
+    fn rewrite(&mut self, bytes: &[u8]) -> Result<(Vec<u8>, Option<SearchReturn>), Done> {
+        let mut bytes = bytes.to_vec();
+        let (name, uid) = esearch::command_name(&bytes);
+        if let State::Selected(_, sel) = &self.state
+            && matches!(
+                name.as_str(),
+                "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" | "EXPUNGE"
+            )
+        {
+            let seqs: Vec<u32> = sel
+                .saved
+                .iter()
+                .filter_map(|u| sel.index_of(*u).map(|i| i as u32 + 1))
+                .collect();
+            let rewritten = if name == "SEARCH" {
+                esearch::substitute_dollar(&bytes, Saved::SearchKey(&sel.saved))
+            } else if uid {
+                esearch::substitute_dollar(&bytes, Saved::Uids(&sel.saved))
+            } else if seqs.is_empty() {
+                // No message numbers can be written for "none": ask for a UID that cannot
+                // exist instead, which answers nothing, as RFC 5182 §2.1 wants.
+                esearch::substitute_dollar(&bytes, Saved::Uids(&[])).map(|mut r| {
+                    if let Some(space) = r.iter().position(|&b| b == b' ') {
+                        r.splice(space + 1..space + 1, b"UID ".iter().copied());
+                    }
+                    r
+                })
+            } else {
+                esearch::substitute_dollar(&bytes, Saved::Seqs(&seqs))
+            };
+            if let Some(r) = rewritten {
+                bytes = r;
+            }
+        }
+        match esearch::take_return(&bytes)? {
+            Some((rest, ret)) => Ok((rest, Some(ret))),
+            None => Ok((bytes, None)),
+        }
+    }
+
+    async fn execute(&mut self, original: &[u8]) -> std::io::Result<()> {
+        let (bytes, search_return) = match self.rewrite(original) {
+            Ok(r) => r,
+            Err(done) => {
+                let tag = line_tag(original).unwrap_or_else(|| "*".to_string());
+                self.io.out.status(&tag, done.status, None, &done.text);
+                return Ok(());
+            }
+        };
+        self.search_return = search_return;
+        let bytes = bytes.as_slice();
         let command = match CommandCodec::default().decode(bytes) {
             Ok((b"", command)) => command,
             _ => {
@@ -432,21 +488,27 @@ impl Session {
                 },
                 State::Selected(_, sel),
             ) => {
+                let ret = self.search_return.take();
                 match charset.as_ref().map(|c| c.as_ref().to_ascii_uppercase()) {
-                    None => {
-                        cmd::search::search(&ctx, &mut self.io.out, sel, criteria.as_ref(), uid)
-                            .await
-                    }
-                    Some(c) if c == "UTF-8" || c == "US-ASCII" => {
-                        cmd::search::search(&ctx, &mut self.io.out, sel, criteria.as_ref(), uid)
-                            .await
-                    }
+                    None => {}
+                    Some(c) if c == "UTF-8" || c == "US-ASCII" => {}
                     // RFC 9051 §6.4.4: an unsupported charset is refused with the ones we take.
-                    Some(_) => Err(Done::no(
-                        Some("BADCHARSET (UTF-8 US-ASCII)"),
-                        "only UTF-8 searches are supported",
-                    )),
+                    Some(_) => {
+                        sel.saved.clear(); // RFC 5182 §2.1: a failed SEARCH empties `$`
+                        return Ok(Some(Done::no(
+                            Some("BADCHARSET (UTF-8 US-ASCII)"),
+                            "only UTF-8 searches are supported",
+                        )));
+                    }
                 }
+                cmd::search::search(
+                    &ctx,
+                    &mut self.io.out,
+                    sel,
+                    criteria.as_ref(),
+                    cmd::search::Answer { tag, uid, ret },
+                )
+                .await
             }
             (
                 C::Fetch {

@@ -33,6 +33,8 @@ pub fn capabilities(session: &Session) -> String {
                 "UTF8=ACCEPT",
                 "CONDSTORE",
                 "QRESYNC",
+                "ESEARCH",
+                "SEARCHRES",
             ]
             .map(str::to_string),
         );
@@ -71,10 +73,16 @@ pub fn enable(out: &mut Out, requested: &[CapabilityEnable<'_>]) -> Done {
                 }
             }
             other => {
-                if other.to_string().eq_ignore_ascii_case("QRESYNC") && !out.qresync {
+                let name = other.to_string();
+                if name.eq_ignore_ascii_case("QRESYNC") && !out.qresync {
                     out.qresync = true;
                     out.condstore = true;
                     enabled.push("QRESYNC");
+                } else if name.eq_ignore_ascii_case("IMAP4rev2") && !out.rev2 {
+                    // RFC 9051 §6.3.1: ESEARCH answers, no RECENT, UTF-8 mailbox names.
+                    out.rev2 = true;
+                    out.utf8 = true;
+                    enabled.push("IMAP4rev2");
                 }
             }
         }

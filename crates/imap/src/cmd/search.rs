@@ -12,9 +12,10 @@
 
 use crate::ImapContext;
 use crate::done::{CmdResult, Done};
+use crate::esearch::SearchReturn;
 use crate::response::Out;
 use crate::section::header_fields;
-use crate::selected::Selected;
+use crate::selected::{Selected, uid_set};
 use chrono::NaiveDate;
 use congvu_core::Flag;
 use congvu_store::{MessageSummary, TextField, Uid};
@@ -305,33 +306,115 @@ pub async fn matching(
     Ok(hits)
 }
 
+/// How a SEARCH is answered: its tag (for ESEARCH), UID or message numbers, and the RFC 4731
+/// RETURN options when given.
+pub struct Answer<'a> {
+    pub tag: &'a str,
+    pub uid: bool,
+    pub ret: Option<SearchReturn>,
+}
+
 pub async fn search(
     ctx: &ImapContext,
     out: &mut Out,
-    sel: &Selected,
+    sel: &mut Selected,
     keys: &[SearchKey<'_>],
-    uid: bool,
+    answer: Answer<'_>,
 ) -> CmdResult {
     let modseq = uses_modseq(keys);
     if modseq {
         out.condstore = true; // RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
     }
-    let hits = matching(ctx, sel, keys).await?;
-    let mut line = String::from("SEARCH");
-    for &i in &hits {
-        let n = if uid {
+    let hits = match matching(ctx, sel, keys).await {
+        Ok(h) => h,
+        Err(e) => {
+            if answer.ret.is_some_and(|r| r.save) {
+                sel.saved.clear(); // RFC 5182 §2.1: a failed SEARCH empties `$`
+            }
+            return Err(e);
+        }
+    };
+    let number = |i: usize| {
+        if answer.uid {
             sel.messages[i].uid
         } else {
             i as u32 + 1
+        }
+    };
+    let highest = hits.iter().map(|&i| sel.messages[i].modseq.max(1)).max();
+    // RFC 9051 §7.3.4: an IMAP4rev2 client gets ESEARCH, as if it had said RETURN (ALL).
+    let ret = answer.ret.or(out.rev2.then(|| SearchReturn {
+        all: true,
+        ..SearchReturn::default()
+    }));
+    let Some(ret) = ret else {
+        let mut line = String::from("SEARCH");
+        for &i in &hits {
+            line.push(' ');
+            line.push_str(&number(i).to_string());
+        }
+        if modseq && let Some(max) = highest {
+            line.push_str(&format!(" (MODSEQ {max})"));
+        }
+        out.untagged(&line);
+        return Ok(Done::ok("SEARCH completed"));
+    };
+    if ret.save {
+        // RFC 5182 §2.4: with MIN and/or MAX only, only those messages are saved.
+        let picked: Vec<usize> = if ret.all || ret.count || !(ret.min || ret.max) {
+            hits.clone()
+        } else {
+            let mut p: Vec<usize> = Vec::new();
+            if ret.min
+                && let Some(&f) = hits.first()
+            {
+                p.push(f);
+            }
+            if ret.max
+                && let Some(&l) = hits.last()
+                && !p.contains(&l)
+            {
+                p.push(l);
+            }
+            p
         };
-        line.push(' ');
-        line.push_str(&n.to_string());
+        sel.saved = picked.iter().map(|&i| sel.messages[i].uid).collect();
     }
-    if modseq && let Some(max) = hits.iter().map(|&i| sel.messages[i].modseq).max() {
-        line.push_str(&format!(" (MODSEQ {})", max.max(1)));
+    if ret.answers() {
+        let mut line = String::from("ESEARCH (TAG ");
+        line.push_str(&quote_tag(answer.tag));
+        line.push(')');
+        if answer.uid {
+            line.push_str(" UID");
+        }
+        if ret.min
+            && let Some(&f) = hits.first()
+        {
+            line.push_str(&format!(" MIN {}", number(f)));
+        }
+        if ret.max
+            && let Some(&l) = hits.last()
+        {
+            line.push_str(&format!(" MAX {}", number(l)));
+        }
+        if ret.count {
+            line.push_str(&format!(" COUNT {}", hits.len()));
+        }
+        if ret.all && !hits.is_empty() {
+            let all: Vec<u32> = hits.iter().map(|&i| number(i)).collect();
+            line.push_str(&format!(" ALL {}", uid_set(&all)));
+        }
+        if modseq && let Some(max) = highest {
+            line.push_str(&format!(" MODSEQ {max}"));
+        }
+        out.untagged(&line);
     }
-    out.untagged(&line);
     Ok(Done::ok("SEARCH completed"))
+}
+
+/// A tag as a quoted string (tags never hold `"` or `\`; escaped anyway).
+fn quote_tag(tag: &str) -> String {
+    format!("\"{}\"", tag.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]

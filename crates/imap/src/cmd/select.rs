@@ -54,7 +54,9 @@ pub async fn select(
     let flags = Flag::ALL.map(Flag::name).join(" ");
     out.untagged(&format!("FLAGS ({flags})"));
     out.untagged(&format!("{} EXISTS", selected.exists()));
-    out.untagged("0 RECENT");
+    if !out.rev2 {
+        out.untagged("0 RECENT"); // RFC 9051 has no \\Recent; RFC 3501 clients expect the line
+    }
     if let Some(i) = selected
         .messages
         .iter()
