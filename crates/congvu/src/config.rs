@@ -21,6 +21,8 @@ pub struct Config {
     pub imap: ImapSection,
     pub submission: SubmissionSection,
     pub pop3: Pop3Section,
+    pub naming: NamingSection,
+    pub policy: PolicySection,
     pub log: LogSection,
 }
 
@@ -125,6 +127,74 @@ impl Default for Pop3Section {
             allow_plaintext_auth_on_loopback: true,
         }
     }
+}
+
+/// How addresses are made from Vietnamese names (R-ACC-3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamingSection {
+    /// "bacgiang" (initials of the whole name) or "angiang" (kind prefix: so…, ban…, hoi…).
+    pub style: String,
+}
+
+impl Default for NamingSection {
+    fn default() -> Self {
+        NamingSection {
+            style: "bacgiang".into(),
+        }
+    }
+}
+
+impl NamingSection {
+    /// The validated style (`validate` refused anything else at load time).
+    pub fn naming_style(&self) -> congvu_core::naming::NamingStyle {
+        congvu_core::naming::NamingStyle::from_token(&self.style)
+            .unwrap_or(congvu_core::naming::NamingStyle::BacGiang)
+    }
+}
+
+/// The security policy's numbers (R-POL-1, R-POL-2, R-ACC-5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// Users must change their password after this long (6 months).
+    pub user_password_max_age: String,
+    /// Administrators (operators) after this long (3 months).
+    pub admin_password_max_age: String,
+    /// How long a revoked mailbox's content is kept before it may be purged (1 year).
+    pub revoked_retention: String,
+    /// How many earlier passwords may not be used again.
+    pub password_history: u32,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            user_password_max_age: "180d".into(),
+            admin_password_max_age: "90d".into(),
+            revoked_retention: "365d".into(),
+            password_history: 5,
+        }
+    }
+}
+
+impl PolicySection {
+    /// `[policy] user_password_max_age` in seconds (validated at load time).
+    pub fn user_max_age_secs(&self) -> i64 {
+        duration_secs(&self.user_password_max_age)
+    }
+    pub fn admin_max_age_secs(&self) -> i64 {
+        duration_secs(&self.admin_password_max_age)
+    }
+    pub fn revoked_retention_secs(&self) -> i64 {
+        duration_secs(&self.revoked_retention)
+    }
+}
+
+fn duration_secs(text: &str) -> i64 {
+    parse_duration(text)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -402,6 +472,25 @@ fn validate(config: &Config) -> Result<()> {
         .map_err(|e| config_error(format!("[imap] idle_timeout: {e}")))?;
     parse_duration(&config.pop3.idle_timeout)
         .map_err(|e| config_error(format!("[pop3] idle_timeout: {e}")))?;
+    if congvu_core::naming::NamingStyle::from_token(&config.naming.style).is_none() {
+        bail!(config_error(format!(
+            "[naming] style = \"{}\": use \"bacgiang\" or \"angiang\"",
+            config.naming.style
+        )));
+    }
+    for (key, value) in [
+        (
+            "user_password_max_age",
+            &config.policy.user_password_max_age,
+        ),
+        (
+            "admin_password_max_age",
+            &config.policy.admin_password_max_age,
+        ),
+        ("revoked_retention", &config.policy.revoked_retention),
+    ] {
+        parse_duration(value).map_err(|e| config_error(format!("[policy] {key}: {e}")))?;
+    }
     if config.smtp.max_recipients == 0 {
         bail!(config_error("[smtp] max_recipients must be at least 1"));
     }
@@ -508,6 +597,50 @@ idle_timeout = "10m"
 # USER/PASS without TLS is allowed only from 127.0.0.1/::1.
 allow_plaintext_auth_on_loopback = true
 
+[naming]
+# How addresses are made from Vietnamese names (R-ACC-3): "bacgiang" writes the initials of
+# the whole name (Sở Thông tin và Truyền thông → stttt); "angiang" prefixes the kind (sotttt).
+style = "bacgiang"
+
+[policy]
+# Passwords expire (R-POL-2): users after 6 months, administrators after 3.
+user_password_max_age = "180d"
+admin_password_max_age = "90d"
+# A revoked mailbox's content is kept this long before it may be purged (R-ACC-5).
+revoked_retention = "365d"
+# Earlier passwords that may not be used again (R-POL-1).
+password_history = 5
+
+[attachments]
+# R-POL-3. Executables are refused by these extensions and, whatever the name, by content
+# (PE/MZ, ELF, Mach-O, #! scripts), also inside zip, 7z, rar, tar and gz archives.
+blocked_extensions = ["exe", "com", "dll", "net", "bat", "cmd", "scr", "pif", "vbs", "js", "jar", "msi", "ps1"]
+# Password-protected archives: "reject", "quarantine" or "tag" (X-Congvu-Policy header).
+encrypted_inbound = "quarantine"
+encrypted_submission = "reject"
+# Archive bomb limits, per attachment: nesting depth, entries, unpacked bytes, unpacked:packed.
+max_depth = 4
+max_entries = 10000
+max_unpacked_bytes = 268435456
+max_ratio = 200
+
+[antivirus]
+# R-POL-4. clamd's INSTREAM endpoint: "127.0.0.1:3310" or "/run/clamav/clamd.ctl"; empty = off.
+clamd = ""
+# Unreachable or slower than this: 451 4.7.1, try again later (never delivered unscanned)...
+timeout_seconds = 30
+# ...unless this is true.
+fail_open = false
+# Bytes of one attachment sent to clamd; keep below clamd's StreamMaxLength (25 MiB).
+max_stream_bytes = 25165824
+
+[marks]
+# R-POL-7. "MẬT", "TỐI MẬT", "TUYỆT MẬT" stamps in the subject, text or documents.
+enabled = true
+# "reject", "quarantine" or "tag".
+inbound = "quarantine"
+submission = "reject"
+
 [log]
 # error, warn, info, debug or trace; RUST_LOG overrides it.
 level = "info"
@@ -550,6 +683,39 @@ mod tests {
         assert_eq!(c.smtp.max_recipients, 5);
         assert_eq!(c.server.domains, vec!["a.gov.vn", "b.gov.vn"]);
         assert!(!c.imap.allow_plaintext_auth_on_loopback);
+        assert_eq!(c.naming.style, "bacgiang");
+        assert_eq!(c.policy.user_max_age_secs(), 180 * 86400);
+        assert_eq!(c.policy.admin_max_age_secs(), 90 * 86400);
+        assert_eq!(c.policy.revoked_retention_secs(), 365 * 86400);
+        assert_eq!(c.policy.password_history, 5);
+    }
+
+    #[test]
+    fn naming_and_policy_are_checked() {
+        let text = sample("bacgiang.gov.vn", "h");
+        let loaded = load_text(
+            &text,
+            &[
+                ("CONGVU_NAMING_STYLE", "angiang"),
+                ("CONGVU_POLICY_USER_PASSWORD_MAX_AGE", "2s"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.naming.naming_style(),
+            congvu_core::naming::NamingStyle::AnGiang
+        );
+        assert_eq!(loaded.config.policy.user_max_age_secs(), 2);
+        let err = load_text(&text, &[("CONGVU_NAMING_STYLE", "hanoi")]).unwrap_err();
+        assert!(err.to_string().contains("[naming] style"), "{err}");
+        let err = load_text(&text, &[("CONGVU_POLICY_REVOKED_RETENTION", "1 nam")]).unwrap_err();
+        assert!(
+            err.to_string().contains("[policy] revoked_retention"),
+            "{err}"
+        );
+        // A file without the sections gets the regulation's defaults.
+        let bare = load_text("[server]\ndomains = [\"a.gov.vn\"]\n", &[]).unwrap();
+        assert_eq!(bare.config.policy.admin_max_age_secs(), 90 * 86400);
     }
 
     #[test]

@@ -75,6 +75,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli::demo::run(&dir).await
         }
         Command::Mailbox { command } => cli::mailbox::run(command).await,
+        Command::Unit { command } => cli::unit::run(command).await,
+        Command::Request { command } => cli::request::run(command).await,
+        Command::Audit { command } => cli::audit::run(command).await,
         Command::Queue { command } => cli::queue::run(command).await,
         Command::Dkim { command } => cli::dkim::run(command).await,
     }

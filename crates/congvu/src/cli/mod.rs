@@ -1,10 +1,14 @@
 //! The operator's commands (DESIGN.md "The operator's interface").
 
+pub mod audit;
 pub mod demo;
 pub mod dkim;
 pub mod init;
 pub mod mailbox;
+pub mod ops;
 pub mod queue;
+pub mod request;
+pub mod unit;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -50,6 +54,21 @@ pub enum Command {
     Mailbox {
         #[command(subcommand)]
         command: mailbox::MailboxCommand,
+    },
+    /// Units (đơn vị) and their IT contacts.
+    Unit {
+        #[command(subcommand)]
+        command: unit::UnitCommand,
+    },
+    /// Requests filed by unit IT contacts and decided by the operator.
+    Request {
+        #[command(subcommand)]
+        command: request::RequestCommand,
+    },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// The outbound queue (thư đang chờ gửi ra ngoài): list, show, retry, delete.
     Queue {
