@@ -3,14 +3,20 @@
 //! Every entry point (SMTP MX, submission, IMAP APPEND, webmail) builds a [`MessageContext`]
 //! and asks [`Pipeline::check`] for a [`Verdict`]; a rule written once applies to all.
 //! The policy is a list read top to bottom: the first check that rejects or quarantines wins;
-//! headers that accepting checks add are collected in order.
+//! headers that accepting checks add are collected in order. The time each check takes is
+//! logged (`check done`, debug level, with `elapsed_us`) so a slow stage can be found.
 
 use async_trait::async_trait;
 use congvu_core::{Reply, Verdict};
 use congvu_wire::mime::MessageIndex;
 use std::net::IpAddr;
+use std::time::Instant;
 
 pub mod checks;
+pub mod parts;
+pub mod policy;
+
+pub use policy::Policy;
 
 /// Where a message entered the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,25 @@ impl Pipeline {
         ])
     }
 
+    /// The standard checks, then the province's policy stages (R-POL-3, R-POL-7, R-POL-4) as
+    /// configured: cheap refusals first, the antivirus scan (a network round trip) last.
+    pub fn from_policy(policy: &Policy) -> Self {
+        let mut list: Vec<Box<dyn Check>> = vec![
+            Box::new(checks::HopCount::default()),
+            Box::new(checks::HeaderSanity),
+            Box::new(checks::attachments::Attachments::new(
+                policy.attachments.clone(),
+            )),
+            Box::new(checks::marks::Marks::new(policy.marks.clone())),
+        ];
+        if !policy.antivirus.clamd.is_empty() {
+            list.push(Box::new(checks::antivirus::Antivirus::new(
+                policy.antivirus.clone(),
+            )));
+        }
+        Pipeline::new(list)
+    }
+
     pub fn check_names(&self) -> Vec<&'static str> {
         self.checks.iter().map(|c| c.name()).collect()
     }
@@ -86,7 +111,14 @@ impl Pipeline {
         let mut add_headers = Vec::new();
         let mut junk = false;
         for check in &self.checks {
-            match check.on_data(ctx).await {
+            let started = Instant::now();
+            let outcome = check.on_data(ctx).await;
+            tracing::debug!(
+                check = check.name(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "check done"
+            );
+            match outcome {
                 Outcome::Pass => {}
                 Outcome::AddHeaders(h) => add_headers.extend(h),
                 Outcome::Junk(h) => {

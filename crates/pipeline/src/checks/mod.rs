@@ -1,8 +1,46 @@
-//! The checks every message passes even before the province's policy stages exist.
+//! The checks a message passes, one module per stage: the ones every mail system needs (hop
+//! count, header sanity) here, the province's policy stages in their own files.
 
-use crate::{Check, MessageContext, Outcome};
+pub mod antivirus;
+pub mod archive;
+pub mod attachments;
+pub mod doctext;
+pub mod marks;
+pub mod rar;
+
+use crate::policy::Action;
+use crate::{Check, MessageContext, Outcome, Source};
 use async_trait::async_trait;
 use congvu_core::Reply;
+
+/// Mail from another system; everything else was written by one of our users.
+pub(crate) fn is_inbound(source: Source) -> bool {
+    source == Source::Mx
+}
+
+/// The outcome a configured [`Action`] gives: `text` is the bilingual sentence for the sender or
+/// the operator, `tag` the ASCII value of the `X-Congvu-Policy` header when the action is to tag.
+pub(crate) fn apply_action(action: Action, text: String, tag: &str) -> Outcome {
+    match action {
+        Action::Reject => Outcome::Reject(Reply::new(554, "5.7.1", text)),
+        Action::Quarantine => Outcome::Quarantine(text),
+        Action::Tag => Outcome::AddHeaders(vec![format!("X-Congvu-Policy: {tag}\r\n")]),
+    }
+}
+
+/// A file name as it may appear in a reply line: no control characters (a CR or LF would start
+/// a new reply line, RFC 5321 §4.2), at most 80 characters.
+pub(crate) fn display_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(80)
+        .collect();
+    if name.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
 
 /// RFC 5321 §6.3: a message with too many `Received` headers is looping; refuse it rather
 /// than pass it round for ever. Postfix's default is 50; we use the same.

@@ -1,0 +1,115 @@
+//! The province's policy settings for the pipeline stages (R-POL-3, R-POL-4, R-POL-7), as the
+//! operator writes them in `congvu.toml`. Every field has the regulation's value as its default,
+//! so an empty section means "enforce the rules as written".
+
+use serde::{Deserialize, Serialize};
+
+/// What to do with a message a rule does not outright forbid but restricts
+/// (R-POL-3 "encrypted archives are restricted (policy: reject, quarantine, or tag)").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Refuse it with a sentence saying why.
+    Reject,
+    /// Keep it away from the recipient for the operator.
+    Quarantine,
+    /// Deliver it with an `X-Congvu-Policy` header naming the rule.
+    Tag,
+}
+
+/// `[attachments]`: executables and archives (R-POL-3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentPolicy {
+    /// File name extensions refused whatever the content (lowercase, without the dot).
+    pub blocked_extensions: Vec<String>,
+    /// Password-protected (or otherwise unreadable) archives arriving from other systems.
+    pub encrypted_inbound: Action,
+    /// Password-protected archives sent by our own users (submission, webmail, APPEND).
+    pub encrypted_submission: Action,
+    /// Archives nested deeper than this are refused as a bomb.
+    pub max_depth: u32,
+    /// Entries in all archives of one attachment, counted together.
+    pub max_entries: u64,
+    /// Bytes unpacked from one attachment, all layers together.
+    pub max_unpacked_bytes: u64,
+    /// Unpacked bytes per packed byte, checked once more than [`RATIO_FLOOR`] bytes are unpacked.
+    pub max_ratio: u64,
+}
+
+/// Below this many unpacked bytes a high compression ratio is harmless (a page of spaces
+/// compresses a thousandfold), so the ratio limit only applies above it.
+pub const RATIO_FLOOR: u64 = 16 << 20;
+
+impl Default for AttachmentPolicy {
+    fn default() -> Self {
+        AttachmentPolicy {
+            blocked_extensions: [
+                "exe", "com", "dll", "net", "bat", "cmd", "scr", "pif", "vbs", "js", "jar", "msi",
+                "ps1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            encrypted_inbound: Action::Quarantine,
+            encrypted_submission: Action::Reject,
+            max_depth: 4,
+            max_entries: 10_000,
+            max_unpacked_bytes: 256 << 20,
+            max_ratio: 200,
+        }
+    }
+}
+
+/// `[antivirus]`: clamd (R-POL-4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AntivirusPolicy {
+    /// `host:port` for TCP or an absolute path for a unix socket; empty disables scanning.
+    pub clamd: String,
+    /// The whole scan of one message (connect, send, verdict) must finish within this.
+    pub timeout_seconds: u64,
+    /// Deliver unscanned when clamd cannot answer (never the default: R-POL-4 says every attachment).
+    pub fail_open: bool,
+    /// Bytes of one attachment sent to clamd; keep it below clamd's `StreamMaxLength` (25 MiB by default).
+    pub max_stream_bytes: u64,
+}
+
+impl Default for AntivirusPolicy {
+    fn default() -> Self {
+        AntivirusPolicy {
+            clamd: String::new(),
+            timeout_seconds: 30,
+            fail_open: false,
+            max_stream_bytes: 24 << 20,
+        }
+    }
+}
+
+/// `[marks]`: state-secret classification marks (R-POL-7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarksPolicy {
+    pub enabled: bool,
+    /// A marked message arriving from another system.
+    pub inbound: Action,
+    /// A marked message sent by our own users.
+    pub submission: Action,
+}
+
+impl Default for MarksPolicy {
+    fn default() -> Self {
+        MarksPolicy {
+            enabled: true,
+            inbound: Action::Quarantine,
+            submission: Action::Reject,
+        }
+    }
+}
+
+/// Everything [`crate::Pipeline::from_policy`] needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub attachments: AttachmentPolicy,
+    pub antivirus: AntivirusPolicy,
+    pub marks: MarksPolicy,
+}
