@@ -611,36 +611,6 @@ revoked_retention = "365d"
 # Earlier passwords that may not be used again (R-POL-1).
 password_history = 5
 
-[attachments]
-# R-POL-3. Executables are refused by these extensions and, whatever the name, by content
-# (PE/MZ, ELF, Mach-O, #! scripts), also inside zip, 7z, rar, tar and gz archives.
-blocked_extensions = ["exe", "com", "dll", "net", "bat", "cmd", "scr", "pif", "vbs", "js", "jar", "msi", "ps1"]
-# Password-protected archives: "reject", "quarantine" or "tag" (X-Congvu-Policy header).
-encrypted_inbound = "quarantine"
-encrypted_submission = "reject"
-# Archive bomb limits, per attachment: nesting depth, entries, unpacked bytes, unpacked:packed.
-max_depth = 4
-max_entries = 10000
-max_unpacked_bytes = 268435456
-max_ratio = 200
-
-[antivirus]
-# R-POL-4. clamd's INSTREAM endpoint: "127.0.0.1:3310" or "/run/clamav/clamd.ctl"; empty = off.
-clamd = ""
-# Unreachable or slower than this: 451 4.7.1, try again later (never delivered unscanned)...
-timeout_seconds = 30
-# ...unless this is true.
-fail_open = false
-# Bytes of one attachment sent to clamd; keep below clamd's StreamMaxLength (25 MiB).
-max_stream_bytes = 25165824
-
-[marks]
-# R-POL-7. "MẬT", "TỐI MẬT", "TUYỆT MẬT" stamps in the subject, text or documents.
-enabled = true
-# "reject", "quarantine" or "tag".
-inbound = "quarantine"
-submission = "reject"
-
 [log]
 # error, warn, info, debug or trace; RUST_LOG overrides it.
 level = "info"
