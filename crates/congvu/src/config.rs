@@ -6,6 +6,7 @@
 //! Invariant: a configuration error names the key (or variable) and says how to fix it.
 
 use anyhow::{Context, Result, anyhow, bail};
+use congvu_pipeline::policy::{AntivirusPolicy, AttachmentPolicy, MarksPolicy};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,12 @@ pub struct Config {
     pub imap: ImapSection,
     pub submission: SubmissionSection,
     pub pop3: Pop3Section,
+    /// R-POL-3: executables and archives (see congvu_pipeline::policy).
+    pub attachments: AttachmentPolicy,
+    /// R-POL-4: clamd.
+    pub antivirus: AntivirusPolicy,
+    /// R-POL-7: state-secret marks.
+    pub marks: MarksPolicy,
     pub naming: NamingSection,
     pub policy: PolicySection,
     pub log: LogSection,
@@ -279,6 +286,17 @@ impl Default for LogSection {
 }
 
 /// A loaded configuration with paths made absolute.
+impl Config {
+    /// The settings of the pipeline's policy stages.
+    pub fn pipeline_policy(&self) -> congvu_pipeline::Policy {
+        congvu_pipeline::Policy {
+            attachments: self.attachments.clone(),
+            antivirus: self.antivirus.clone(),
+            marks: self.marks.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
@@ -491,8 +509,52 @@ fn validate(config: &Config) -> Result<()> {
     ] {
         parse_duration(value).map_err(|e| config_error(format!("[policy] {key}: {e}")))?;
     }
+    validate_policy_stages(config)?;
     if config.smtp.max_recipients == 0 {
         bail!(config_error("[smtp] max_recipients must be at least 1"));
+    }
+    Ok(())
+}
+
+/// `[attachments]`, `[antivirus]` and `[marks]`.
+fn validate_policy_stages(config: &Config) -> Result<()> {
+    let a = &config.attachments;
+    for (key, value) in [
+        ("max_depth", u64::from(a.max_depth)),
+        ("max_entries", a.max_entries),
+        ("max_unpacked_bytes", a.max_unpacked_bytes),
+        ("max_ratio", a.max_ratio),
+    ] {
+        if value == 0 {
+            bail!(config_error(format!(
+                "[attachments] {key} must be at least 1"
+            )));
+        }
+    }
+    if let Some(bad) = a
+        .blocked_extensions
+        .iter()
+        .find(|e| e.trim_start_matches('.').is_empty() || e.contains(['/', '\\', ' ']))
+    {
+        bail!(config_error(format!(
+            "[attachments] blocked_extensions: `{bad}` is not a file extension such as \"exe\""
+        )));
+    }
+    let clamd = &config.antivirus.clamd;
+    if !clamd.is_empty()
+        && !clamd.starts_with('/')
+        && !clamd
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    {
+        bail!(config_error(format!(
+            "[antivirus] clamd = \"{clamd}\" is neither host:port (127.0.0.1:3310) nor a socket path (/run/clamav/clamd.ctl)"
+        )));
+    }
+    if config.antivirus.timeout_seconds == 0 {
+        bail!(config_error(
+            "[antivirus] timeout_seconds must be at least 1"
+        ));
     }
     Ok(())
 }
@@ -611,6 +673,36 @@ revoked_retention = "365d"
 # Earlier passwords that may not be used again (R-POL-1).
 password_history = 5
 
+[attachments]
+# R-POL-3. Executables are refused by these extensions and, whatever the name, by content
+# (PE/MZ, ELF, Mach-O, #! scripts), also inside zip, 7z, rar, tar and gz archives.
+blocked_extensions = ["exe", "com", "dll", "net", "bat", "cmd", "scr", "pif", "vbs", "js", "jar", "msi", "ps1"]
+# Password-protected archives: "reject", "quarantine" or "tag" (X-Congvu-Policy header).
+encrypted_inbound = "quarantine"
+encrypted_submission = "reject"
+# Archive bomb limits, per attachment: nesting depth, entries, unpacked bytes, unpacked:packed.
+max_depth = 4
+max_entries = 10000
+max_unpacked_bytes = 268435456
+max_ratio = 200
+
+[antivirus]
+# R-POL-4. clamd's INSTREAM endpoint: "127.0.0.1:3310" or "/run/clamav/clamd.ctl"; empty = off.
+clamd = ""
+# Unreachable or slower than this: 451 4.7.1, try again later (never delivered unscanned)...
+timeout_seconds = 30
+# ...unless this is true.
+fail_open = false
+# Bytes of one attachment sent to clamd; keep below clamd's StreamMaxLength (25 MiB).
+max_stream_bytes = 25165824
+
+[marks]
+# R-POL-7. "MẬT", "TỐI MẬT", "TUYỆT MẬT" stamps in the subject, text or documents.
+enabled = true
+# "reject", "quarantine" or "tag".
+inbound = "quarantine"
+submission = "reject"
+
 [log]
 # error, warn, info, debug or trace; RUST_LOG overrides it.
 level = "info"
@@ -717,6 +809,31 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("foo"), "{err}");
         assert!(err.downcast_ref::<ConfigError>().is_some());
+    }
+
+    #[test]
+    fn policy_stage_sections() {
+        let text = sample("bacgiang.gov.vn", "h");
+        let loaded = load_text(
+            &text,
+            &[
+                ("CONGVU_ANTIVIRUS_CLAMD", "127.0.0.1:3310"),
+                ("CONGVU_ATTACHMENTS_ENCRYPTED_INBOUND", "reject"),
+            ],
+        )
+        .unwrap();
+        let policy = loaded.config.pipeline_policy();
+        assert_eq!(policy.antivirus.clamd, "127.0.0.1:3310");
+        assert_eq!(
+            policy.attachments.encrypted_inbound,
+            congvu_pipeline::policy::Action::Reject
+        );
+        assert_eq!(policy.marks, MarksPolicy::default());
+        assert_eq!(policy.attachments.blocked_extensions.len(), 13);
+        let err = load_text(&text, &[("CONGVU_ANTIVIRUS_CLAMD", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("[antivirus] clamd"), "{err}");
+        let err = load_text(&text, &[("CONGVU_MARKS_INBOUND", "drop")]).unwrap_err();
+        assert!(err.to_string().contains("[marks]"), "{err}");
     }
 
     #[test]

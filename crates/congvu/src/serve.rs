@@ -37,7 +37,7 @@ pub async fn run(
 ) -> Result<()> {
     let c = &loaded.config;
     let (store, blobs) = storage::open(&loaded).await?;
-    let pipeline = Arc::new(Pipeline::standard());
+    let pipeline = Arc::new(Pipeline::from_policy(&c.pipeline_policy()));
     let tls = tls::server_config(&loaded.path(&c.tls.cert), &loaded.path(&c.tls.key))?;
 
     // Bind everything first: a taken port fails start-up before anything serves.
