@@ -1,6 +1,7 @@
 //! The IMAP4rev1 server (RFC 3501 / RFC 9051 behaviour where they agree) with IDLE, NAMESPACE,
 //! UIDPLUS, MOVE, SPECIAL-USE, UNSELECT, CHILDREN, LITERAL+, ENABLE, ID, SASL-IR, UTF8=ACCEPT,
-//! APPENDLIMIT, CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731) and SEARCHRES (RFC 5182).
+//! APPENDLIMIT, CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
+//! SORT and THREAD=ORDEREDSUBJECT/REFERENCES (RFC 5256).
 //!
 //! Implementation notes (invariants):
 //! - Commands are parsed with imap-codec; framing (lines, literals, continuation requests) is
@@ -19,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 mod bodystructure;
 mod cmd;
+mod collate;
 mod conn;
 mod done;
 mod esearch;

@@ -511,6 +511,50 @@ impl Session {
                 .await
             }
             (
+                C::Sort {
+                    sort_criteria,
+                    charset,
+                    search_criteria,
+                    uid,
+                },
+                State::Selected(_, sel),
+            ) => {
+                if let Err(done) = check_charset(charset.as_ref()) {
+                    return Ok(Some(done));
+                }
+                cmd::sort::sort(
+                    &ctx,
+                    &mut self.io.out,
+                    sel,
+                    sort_criteria.as_ref(),
+                    search_criteria.as_ref(),
+                    uid,
+                )
+                .await
+            }
+            (
+                C::Thread {
+                    algorithm,
+                    charset,
+                    search_criteria,
+                    uid,
+                },
+                State::Selected(_, sel),
+            ) => {
+                if let Err(done) = check_charset(charset.as_ref()) {
+                    return Ok(Some(done));
+                }
+                cmd::thread::thread(
+                    &ctx,
+                    &mut self.io.out,
+                    sel,
+                    &algorithm,
+                    search_criteria.as_ref(),
+                    uid,
+                )
+                .await
+            }
+            (
                 C::Fetch {
                     sequence_set,
                     macro_or_item_names,
@@ -644,13 +688,27 @@ impl Session {
     }
 }
 
+/// RFC 5256 §3 / RFC 9051 §6.4.4: only UTF-8 (and its subset US-ASCII) is taken.
+fn check_charset(charset: &str) -> Result<(), Done> {
+    if charset.eq_ignore_ascii_case("UTF-8") || charset.eq_ignore_ascii_case("US-ASCII") {
+        Ok(())
+    } else {
+        Err(Done::no(
+            Some("BADCHARSET (UTF-8 US-ASCII)"),
+            "only UTF-8 is supported",
+        ))
+    }
+}
+
 /// Whether to report folder changes after a command, and whether EXPUNGE may be among them
 /// (RFC 9051 §7.5.1: not after FETCH, STORE or SEARCH by sequence number).
 fn sync_after(body: &CommandBody<'_>) -> Option<bool> {
     match body {
         CommandBody::Fetch { uid: false, .. }
         | CommandBody::Store { uid: false, .. }
-        | CommandBody::Search { uid: false, .. } => Some(false),
+        | CommandBody::Search { uid: false, .. }
+        | CommandBody::Sort { uid: false, .. }
+        | CommandBody::Thread { uid: false, .. } => Some(false),
         CommandBody::Idle
         | CommandBody::Select { .. }
         | CommandBody::Examine { .. }

@@ -35,6 +35,9 @@ pub fn capabilities(session: &Session) -> String {
                 "QRESYNC",
                 "ESEARCH",
                 "SEARCHRES",
+                "SORT",
+                "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES",
             ]
             .map(str::to_string),
         );

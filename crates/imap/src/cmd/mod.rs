@@ -10,5 +10,7 @@ pub mod list;
 pub mod mailbox;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod status;
 pub mod store;
+pub mod thread;
