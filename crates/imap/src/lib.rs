@@ -25,6 +25,7 @@ mod conn;
 mod done;
 mod esearch;
 mod names;
+mod rawargs;
 mod response;
 mod section;
 mod selected;

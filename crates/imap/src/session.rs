@@ -14,6 +14,7 @@ use crate::cmd;
 use crate::conn::{Io, Line, Stream, line_command, line_tag, literal_announcement};
 use crate::done::{CmdResult, Done};
 use crate::esearch::{self, Saved, SearchReturn};
+use crate::rawargs;
 use crate::response::Status;
 use crate::selected::Selected;
 use crate::{ImapContext, PRE_AUTH_TIMEOUT, TlsMode};
@@ -257,6 +258,43 @@ impl Session {
         }
     }
 
+    /// Reports changes of the selected folder (RFC 9051 §7.5.1 decides `allow_expunge`).
+    async fn sync_selected(&mut self, allow_expunge: bool) {
+        if let State::Selected(_, sel) = &mut self.state
+            && let Err(e) = sel
+                .sync(self.ctx.store.as_ref(), &mut self.io.out, allow_expunge)
+                .await
+        {
+            tracing::warn!(error = %e, "imap folder sync failed");
+        }
+    }
+
+    /// Commands whose extended forms imap-codec does not parse: LIST-EXTENDED (RFC 5258) and
+    /// CREATE-SPECIAL-USE (RFC 6154). None when the command is not one of them.
+    async fn execute_raw(&mut self, bytes: &[u8]) -> Option<Done> {
+        let (name, uid) = esearch::command_name(bytes);
+        if uid || !matches!(name.as_str(), "LIST" | "CREATE") {
+            return None;
+        }
+        let account = match &self.state {
+            State::Authenticated(a) | State::Selected(a, _) => a.clone(),
+            _ => return None,
+        };
+        let args = match rawargs::parse(bytes) {
+            Ok(a) => a,
+            Err(_) => return None, // imap-codec reports the syntax error
+        };
+        let ctx = self.ctx.clone();
+        let result = if name == "LIST" && cmd::list::is_extended(&args) {
+            cmd::list::list_extended(&ctx, &mut self.io.out, &account, &args).await
+        } else if name == "CREATE" && matches!(args.get(1), Some(rawargs::Arg::List(_))) {
+            cmd::mailbox::create_special_use(&ctx, &self.io.out, &account, &args).await
+        } else {
+            return None;
+        };
+        Some(result.unwrap_or_else(|e| e))
+    }
+
     async fn execute(&mut self, original: &[u8]) -> std::io::Result<()> {
         let (bytes, search_return) = match self.rewrite(original) {
             Ok(r) => r,
@@ -267,6 +305,14 @@ impl Session {
             }
         };
         self.search_return = search_return;
+        if let Some(done) = self.execute_raw(&bytes).await {
+            self.sync_selected(true).await;
+            let tag = line_tag(&bytes).unwrap_or_else(|| "*".to_string());
+            self.io
+                .out
+                .status(&tag, done.status, done.code.as_deref(), &done.text);
+            return Ok(());
+        }
         let bytes = bytes.as_slice();
         let command = match CommandCodec::default().decode(bytes) {
             Ok((b"", command)) => command,
@@ -286,12 +332,8 @@ impl Session {
         let name = command.body.name();
         let sync = sync_after(&command.body);
         let done = self.dispatch(&tag, command).await?;
-        if let (Some(allow_expunge), State::Selected(_, sel)) = (sync, &mut self.state)
-            && let Err(e) = sel
-                .sync(self.ctx.store.as_ref(), &mut self.io.out, allow_expunge)
-                .await
-        {
-            tracing::warn!(error = %e, "imap folder sync failed");
+        if let Some(allow_expunge) = sync {
+            self.sync_selected(allow_expunge).await;
         }
         if let Some(done) = done {
             tracing::debug!(command = name, status = ?done.status, "imap command");

@@ -38,6 +38,10 @@ pub fn capabilities(session: &Session) -> String {
                 "SORT",
                 "THREAD=ORDEREDSUBJECT",
                 "THREAD=REFERENCES",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+                "CREATE-SPECIAL-USE",
+                "STATUS=SIZE",
             ]
             .map(str::to_string),
         );

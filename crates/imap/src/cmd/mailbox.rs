@@ -1,4 +1,5 @@
-//! CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE (RFC 9051 §6.3.4–6.3.8).
+//! CREATE (with RFC 6154 CREATE-SPECIAL-USE), DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE
+//! (RFC 9051 §6.3.4–6.3.8).
 //!
 //! What it keeps true: names reach the store decoded and checked (`names.rs`); INBOX cannot be
 //! deleted; a special-use folder cannot be deleted or renamed away by a client, because
@@ -7,7 +8,9 @@
 use crate::ImapContext;
 use crate::done::{CmdResult, Done};
 use crate::names;
+use crate::rawargs::Arg;
 use crate::response::Out;
+use congvu_core::SpecialUse;
 use congvu_store::Account;
 use imap_codec::imap_types::mailbox::Mailbox;
 
@@ -25,6 +28,66 @@ pub async fn create(
         return Err(Done::no(Some("ALREADYEXISTS"), "mailbox already exists"));
     }
     ctx.store.create_folder(account.id, &name, None).await?;
+    Ok(Done::ok("CREATE completed"))
+}
+
+/// CREATE name (USE (\\Attr …)) (RFC 6154 §5.2, CREATE-SPECIAL-USE), from `rawargs.rs`.
+/// Any number of `\\Archive` folders (one per year is common), but one Sent, Drafts, Junk and
+/// Trash, because the server itself files messages there; a second one, and uses this server
+/// does not keep (`\\All`, `\\Flagged`, `\\Important`), are refused with USEATTR.
+pub async fn create_special_use(
+    ctx: &ImapContext,
+    out: &Out,
+    account: &Account,
+    args: &[Arg],
+) -> CmdResult {
+    let [name, Arg::List(params)] = args else {
+        return Err(Done::bad("CREATE takes a name and a parameter list"));
+    };
+    let raw = name.bytes().ok_or_else(|| Done::bad("bad mailbox name"))?;
+    let name = names::for_create(&names::decode_bytes(raw, out.utf8)?)?;
+    let mut uses = Vec::new();
+    match params.as_slice() {
+        [u, Arg::List(attrs)] if u.is_atom("USE") => {
+            for a in attrs {
+                let Arg::Atom(attr) = a else {
+                    return Err(Done::bad("bad USE attribute"));
+                };
+                match SpecialUse::from_attribute(attr) {
+                    Some(u) if u != SpecialUse::Inbox => uses.push(u),
+                    _ => {
+                        return Err(Done::no(
+                            Some("USEATTR"),
+                            format!("special use {attr} is not supported"),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => return Err(Done::bad("unknown CREATE parameter")),
+    }
+    if uses.len() > 1 {
+        return Err(Done::no(Some("USEATTR"), "one special use per mailbox"));
+    }
+    if name == "INBOX" || ctx.store.folder_by_name(account.id, &name).await?.is_some() {
+        return Err(Done::no(Some("ALREADYEXISTS"), "mailbox already exists"));
+    }
+    let special = uses.first().copied();
+    if let Some(u) = special
+        && u != SpecialUse::Archive
+        && ctx
+            .store
+            .list_folders(account.id)
+            .await?
+            .iter()
+            .any(|f| f.special_use == Some(u))
+    {
+        return Err(Done::no(
+            Some("USEATTR"),
+            "a mailbox with this special use exists already",
+        ));
+    }
+    ctx.store.create_folder(account.id, &name, special).await?;
     Ok(Done::ok("CREATE completed"))
 }
 

@@ -1,10 +1,10 @@
-//! STATUS (RFC 9051 §6.3.11, RFC 7889 STATUS=SIZE, RFC 7162 HIGHESTMODSEQ).
+//! STATUS (RFC 9051 §6.3.11, RFC 8438 STATUS=SIZE, RFC 7162 HIGHESTMODSEQ).
 
 use crate::ImapContext;
 use crate::done::{CmdResult, Done};
 use crate::names;
 use crate::response::Out;
-use congvu_store::Account;
+use congvu_store::{Account, FolderStatus};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::status::StatusDataItemName;
 
@@ -20,6 +20,12 @@ pub async fn status(
         return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
     };
     let st = ctx.store.folder_status(folder.id).await?;
+    write_status(out, &folder.name, &st, items);
+    Ok(Done::ok("STATUS completed"))
+}
+
+/// One `* STATUS name (…)` line (also sent by LIST-STATUS, RFC 5819).
+pub fn write_status(out: &mut Out, name: &str, st: &FolderStatus, items: &[StatusDataItemName]) {
     let mut parts = Vec::new();
     for item in items {
         parts.push(match item {
@@ -37,7 +43,21 @@ pub async fn status(
         });
     }
     out.text("* STATUS ");
-    out.string(names::to_wire(&folder.name, out.utf8).as_bytes());
+    out.string(names::to_wire(name, out.utf8).as_bytes());
     out.text(&format!(" ({})\r\n", parts.join(" ")));
-    Ok(Done::ok("STATUS completed"))
+}
+
+/// A STATUS item name given as an atom (LIST-STATUS arguments are read by `rawargs.rs`).
+pub fn item_from_name(name: &str) -> Option<StatusDataItemName> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "MESSAGES" => StatusDataItemName::Messages,
+        "RECENT" => StatusDataItemName::Recent,
+        "UIDNEXT" => StatusDataItemName::UidNext,
+        "UIDVALIDITY" => StatusDataItemName::UidValidity,
+        "UNSEEN" => StatusDataItemName::Unseen,
+        "DELETED" => StatusDataItemName::Deleted,
+        "SIZE" => StatusDataItemName::Size,
+        "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
+        _ => return None,
+    })
 }
