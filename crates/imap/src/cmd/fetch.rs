@@ -8,17 +8,20 @@
 //! - UID FETCH always includes UID (RFC 9051 §6.4.9).
 //! - CHANGEDSINCE (RFC 7162 §3.1.4.1) narrows the set to messages with a higher MODSEQ and
 //!   adds MODSEQ; VANISHED (§3.2.6) first reports UIDs of the set expunged since then.
+//! - BINARY[…] and BINARY.SIZE[…] (RFC 3516) return part bodies decoded from base64 or
+//!   quoted-printable (`binary.rs`), as literal8 when they contain NUL.
 //! - Output is flushed every few hundred KiB, so a large FETCH does not pile up in memory.
 
 use crate::ImapContext;
 use crate::bodystructure::{write_body, write_envelope};
 use crate::conn::Io;
 use crate::done::{CmdResult, Done};
-use crate::section::{SectionSpec, SectionText, extract, partial};
+use crate::section::{SectionSpec, SectionText, extract, find_part, partial};
 use crate::selected::{Selected, flag_list, uid_in, uid_set};
 use congvu_core::flags::FlagOp;
 use congvu_core::{Flag, Flags};
 use congvu_store::{MessageRecord, Uid};
+use congvu_wire::mime::{BodyPart, PartBody};
 use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{
     MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
@@ -153,6 +156,7 @@ fn sets_seen(item: &MessageDataItemName<'_>) -> bool {
     matches!(
         item,
         MessageDataItemName::BodyExt { peek: false, .. }
+            | MessageDataItemName::Binary { peek: false, .. }
             | MessageDataItemName::Rfc822
             | MessageDataItemName::Rfc822Text
     )
@@ -173,6 +177,8 @@ fn needs_blob(item: &MessageDataItemName<'_>) -> bool {
     matches!(
         item,
         MessageDataItemName::BodyExt { .. }
+            | MessageDataItemName::Binary { .. }
+            | MessageDataItemName::BinarySize { .. }
             | MessageDataItemName::Rfc822
             | MessageDataItemName::Rfc822Header
             | MessageDataItemName::Rfc822Text
@@ -242,14 +248,6 @@ pub async fn fetch(
             }
         }
     }
-    if items.iter().any(|i| {
-        matches!(
-            i,
-            MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
-        )
-    }) {
-        return Ok(Err(Done::bad("BINARY is not supported")));
-    }
     // RFC 9051 §6.4.9: UID FETCH responses always carry UID; put it first.
     items.retain(|i| !matches!(i, MessageDataItemName::Uid));
     let want_uid = uid || request_has_uid(request);
@@ -313,6 +311,28 @@ pub async fn fetch(
                 },
                 _ => None,
             };
+            // BINARY data is decoded before anything is written, so an unknown encoding
+            // can still fail the command cleanly (RFC 3516 §4.2 UNKNOWN-CTE).
+            let mut decoded: Vec<Vec<u8>> = Vec::new();
+            if let (Some(r), Some(b)) = (record, blob.as_ref()) {
+                for item in &items {
+                    if let MessageDataItemName::Binary { section, .. }
+                    | MessageDataItemName::BinarySize { section } = item
+                    {
+                        let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                        match binary_section(b, &r.index.structure, &path) {
+                            Some(data) => decoded.push(data),
+                            None => {
+                                return Ok(Err(Done::no(
+                                    Some("UNKNOWN-CTE"),
+                                    "unknown content-transfer-encoding",
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+            let mut decoded = decoded.into_iter();
             let out = &mut io.out;
             out.text(&format!("* {} FETCH (", i + 1));
             let mut first = true;
@@ -397,7 +417,38 @@ pub async fn fetch(
                         out.text(&format!("{label} "));
                         out.literal(&data);
                     }
-                    MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. } => {
+                    MessageDataItemName::Binary {
+                        section,
+                        partial: range,
+                        ..
+                    } => {
+                        let data = decoded.next().unwrap_or_default();
+                        let label = section_label(section);
+                        let data = match range {
+                            Some((origin, count)) => {
+                                out.text(&format!("BINARY[{label}]<{origin}> "));
+                                partial(&data, *origin, count.get())
+                            }
+                            None => {
+                                out.text(&format!("BINARY[{label}] "));
+                                &data[..]
+                            }
+                        };
+                        // RFC 3516 §4.2: literal8 exactly when the data holds NUL.
+                        if data.contains(&0) {
+                            out.text("~");
+                            out.literal(data);
+                        } else {
+                            out.literal(data);
+                        }
+                    }
+                    MessageDataItemName::BinarySize { section } => {
+                        let data = decoded.next().unwrap_or_default();
+                        out.text(&format!(
+                            "BINARY.SIZE[{}] {}",
+                            section_label(section),
+                            data.len()
+                        ));
                     }
                 }
             }
@@ -418,6 +469,34 @@ pub async fn fetch(
     } else {
         "FETCH completed"
     })))
+}
+
+fn section_label(section: &[std::num::NonZeroU32]) -> String {
+    section
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The data of BINARY[path]: the whole message for an empty path, a part's body decoded
+/// from its Content-Transfer-Encoding otherwise (multipart and message parts as they are).
+/// None when the encoding is unknown; an absent part is empty.
+fn binary_section(blob: &[u8], root: &BodyPart, path: &[u32]) -> Option<Vec<u8>> {
+    let spec = SectionSpec {
+        path: path.to_vec(),
+        text: SectionText::Full,
+    };
+    let data = extract(blob, root, &spec);
+    if path.is_empty() {
+        return Some(data);
+    }
+    match find_part(root, path) {
+        Some(part) if matches!(part.body, PartBody::Single) => {
+            crate::binary::decode(&part.encoding, &data)
+        }
+        _ => Some(data),
+    }
 }
 
 fn request_has_uid(request: &MacroOrMessageDataItemNames<'_>) -> bool {

@@ -42,6 +42,7 @@ pub fn capabilities(session: &Session) -> String {
                 "LIST-STATUS",
                 "CREATE-SPECIAL-USE",
                 "STATUS=SIZE",
+                "BINARY",
             ]
             .map(str::to_string),
         );
