@@ -43,6 +43,8 @@ pub struct ImapConfig {
     pub idle_timeout: Duration,
     /// Allow LOGIN/AUTHENTICATE without TLS when the client connects from a loopback address.
     pub allow_plaintext_auth_on_loopback: bool,
+    /// Storage limit of each account's mailbox in octets (RFC 9208 STORAGE); 0 = no quota.
+    pub quota_bytes: u64,
 }
 
 impl Default for ImapConfig {
@@ -52,6 +54,7 @@ impl Default for ImapConfig {
             max_literal: 64 << 20,
             idle_timeout: Duration::from_secs(30 * 60),
             allow_plaintext_auth_on_loopback: false,
+            quota_bytes: 0,
         }
     }
 }

@@ -495,6 +495,16 @@ impl Session {
                 )
                 .await
             }
+            (C::GetQuotaRoot { mailbox }, State::Authenticated(a) | State::Selected(a, _)) => {
+                cmd::quota::get_quota_root(&ctx, &mut self.io.out, a, &mailbox).await
+            }
+            (C::GetQuota { root }, State::Authenticated(a) | State::Selected(a, _)) => {
+                cmd::quota::get_quota(&ctx, &mut self.io.out, a, root.as_ref()).await
+            }
+            (C::SetQuota { .. }, State::Authenticated(_) | State::Selected(..)) => Err(Done::no(
+                Some("NOPERM"),
+                "quotas are set by the operator's configuration",
+            )),
             (C::Idle, _) => return cmd::idle::idle(self, tag).await,
             (_, State::Authenticated(_)) => Err(Done::bad("select a mailbox first")),
 

@@ -62,6 +62,7 @@ pub async fn append(
         // RFC 9051 §6.3.12: TRYCREATE when the target does not exist.
         return Err(Done::no(Some("TRYCREATE"), "no such mailbox"));
     };
+    crate::cmd::quota::check_room(ctx, account, raw.len() as u64).await?;
     let index = parse_message(raw);
     let verdict = ctx
         .pipeline

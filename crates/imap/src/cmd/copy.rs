@@ -38,6 +38,11 @@ pub async fn copy(
         return Ok(Done::ok(format!("{verb} completed, nothing to do")));
     }
     let uids: Vec<Uid> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
+    if !is_move {
+        // RFC 9208 §4.3: a COPY adds to the account's storage; a MOVE within it does not.
+        let more: u64 = indexes.iter().map(|&i| sel.messages[i].size).sum();
+        crate::cmd::quota::check_room(ctx, account, more).await?;
+    }
     let result = if is_move {
         ctx.store
             .move_messages(sel.folder.id, &uids, target.id)

@@ -43,6 +43,8 @@ pub fn capabilities(session: &Session) -> String {
                 "CREATE-SPECIAL-USE",
                 "STATUS=SIZE",
                 "BINARY",
+                "QUOTA",
+                "QUOTA=RES-STORAGE",
             ]
             .map(str::to_string),
         );
