@@ -9,7 +9,10 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
     Atom(String),
+    /// A quoted string.
     Str(Vec<u8>),
+    /// A literal (or RFC 3516 literal8).
+    Lit(Vec<u8>),
     List(Vec<Arg>),
 }
 
@@ -18,7 +21,7 @@ impl Arg {
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             Arg::Atom(a) => Some(a.as_bytes()),
-            Arg::Str(s) => Some(s),
+            Arg::Str(s) | Arg::Lit(s) => Some(s),
             Arg::List(_) => None,
         }
     }
@@ -70,7 +73,7 @@ impl Reader<'_> {
                     out.push(Arg::List(self.list(depth + 1, true)?));
                 }
                 b'"' => out.push(Arg::Str(self.quoted()?)),
-                b'{' | b'~' => out.push(Arg::Str(self.literal()?)),
+                b'{' | b'~' => out.push(Arg::Lit(self.literal()?)),
                 _ => {
                     let start = self.i;
                     while self.i < self.b.len()
@@ -163,7 +166,7 @@ mod tests {
             args[2],
             Arg::List(vec![
                 Arg::Str(b"INBOX".to_vec()),
-                Arg::Str(b"S\"nt".to_vec()),
+                Arg::Lit(b"S\"nt".to_vec()),
                 Arg::Atom("%".into())
             ])
         );

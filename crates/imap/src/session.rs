@@ -181,7 +181,12 @@ impl Session {
             let is_append = line_command(head) == "APPEND";
             // Before login nothing may send a message-sized literal (LOGIN needs a few bytes).
             let allowed = if is_append && self.is_authenticated() {
-                self.ctx.config.max_literal
+                // Each message up to APPENDLIMIT, and a MULTIAPPEND's messages together too.
+                let budget = self.ctx.config.max_literal.saturating_add(MAX_COMMAND);
+                self.ctx
+                    .config
+                    .max_literal
+                    .min(budget.saturating_sub(message.len() as u64))
             } else if !self.is_authenticated() {
                 PRE_AUTH_LITERAL.saturating_sub(message.len() as u64)
             } else {
@@ -269,11 +274,12 @@ impl Session {
         }
     }
 
-    /// Commands whose extended forms imap-codec does not parse: LIST-EXTENDED (RFC 5258) and
-    /// CREATE-SPECIAL-USE (RFC 6154). None when the command is not one of them.
+    /// Commands whose extended forms imap-codec does not parse: LIST-EXTENDED (RFC 5258),
+    /// CREATE-SPECIAL-USE (RFC 6154) and MULTIAPPEND (RFC 3502). None when the command is not
+    /// one of them.
     async fn execute_raw(&mut self, bytes: &[u8]) -> Option<Done> {
         let (name, uid) = esearch::command_name(bytes);
-        if uid || !matches!(name.as_str(), "LIST" | "CREATE") {
+        if uid || !matches!(name.as_str(), "LIST" | "CREATE" | "APPEND") {
             return None;
         }
         let account = match &self.state {
@@ -287,6 +293,15 @@ impl Session {
         let ctx = self.ctx.clone();
         let result = if name == "LIST" && cmd::list::is_extended(&args) {
             cmd::list::list_extended(&ctx, &mut self.io.out, &account, &args).await
+        } else if name == "APPEND"
+            && args
+                .iter()
+                .filter(|a| matches!(a, rawargs::Arg::Lit(_)))
+                .count()
+                > 1
+        {
+            let peer = self.io.peer;
+            cmd::multiappend::multiappend(&ctx, &self.io.out, &account, peer, &args).await
         } else if name == "CREATE" && matches!(args.get(1), Some(rawargs::Arg::List(_))) {
             cmd::mailbox::create_special_use(&ctx, &self.io.out, &account, &args).await
         } else {

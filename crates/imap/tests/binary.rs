@@ -49,3 +49,38 @@ async fn append_literal8() {
     assert!(f.contains("BINARY[] ~{"), "{f:?}");
     assert!(f.contains("a\u{0}b"), "{f:?}");
 }
+
+/// MULTIAPPEND (RFC 3502): several messages in one APPEND, all or none.
+#[tokio::test]
+async fn multiappend_all_or_none() {
+    let server = start(|_| {}, None).await;
+    let mut c = Client::login(&server, "an").await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps.contains(" MULTIAPPEND"), "{caps}");
+    let (a, b) = ("Subject: one\r\n\r\n1\r\n", "Subject: hai\r\n\r\n2\r\n");
+    c.send(&format!(
+        "m1 APPEND INBOX (\\Seen $Work) \" 1-Jan-2026 07:00:00 +0700\" {{{}+}}\r\n{a} {{{}+}}\r\n{b}\r\n",
+        a.len(),
+        b.len()
+    ))
+    .await;
+    let t = c.until("m1").await;
+    assert!(t.contains("m1 OK [APPENDUID "), "{t}");
+    assert!(t.contains(" 1:2] "), "{t}");
+    // The second message is empty, so nothing is kept.
+    c.send(&format!(
+        "m2 APPEND INBOX {{{}+}}\r\n{a} {{0+}}\r\n\r\n",
+        a.len()
+    ))
+    .await;
+    let t = c.until("m2").await;
+    assert!(t.contains("m2 NO "), "{t}");
+    let st = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert!(st.contains("(MESSAGES 2)"), "{st}");
+    c.ok("SELECT INBOX").await;
+    let f = c.ok("FETCH 1 (FLAGS INTERNALDATE)").await;
+    assert!(
+        f.contains("FLAGS (\\Seen $Work) INTERNALDATE \"01-Jan-2026 00:00:00 +0000\""),
+        "{f}"
+    );
+}

@@ -43,6 +43,7 @@ pub fn capabilities(session: &Session) -> String {
                 "CREATE-SPECIAL-USE",
                 "STATUS=SIZE",
                 "BINARY",
+                "MULTIAPPEND",
                 "QUOTA",
                 "QUOTA=RES-STORAGE",
             ]

@@ -8,6 +8,7 @@ pub mod idle;
 pub mod info;
 pub mod list;
 pub mod mailbox;
+pub mod multiappend;
 pub mod quota;
 pub mod search;
 pub mod select;
