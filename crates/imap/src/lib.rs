@@ -1,7 +1,8 @@
 //! The IMAP4rev1 server (RFC 3501 / RFC 9051 behaviour where they agree) with IDLE, NAMESPACE,
 //! UIDPLUS, MOVE, SPECIAL-USE, UNSELECT, CHILDREN, LITERAL+, ENABLE, ID, SASL-IR, UTF8=ACCEPT,
 //! APPENDLIMIT, CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
-//! SORT and THREAD=ORDEREDSUBJECT/REFERENCES (RFC 5256).
+//! SORT and THREAD=ORDEREDSUBJECT/REFERENCES (RFC 5256), LIST-EXTENDED/LIST-STATUS, BINARY,
+//! MULTIAPPEND, QUOTA and ACL on unit mailboxes shared under "Shared/" (see docs/rfc-status.md).
 //!
 //! Implementation notes (invariants):
 //! - Commands are parsed with imap-codec; framing (lines, literals, continuation requests) is
@@ -31,6 +32,7 @@ mod response;
 mod section;
 mod selected;
 mod session;
+mod shared;
 
 /// Settings of the IMAP listeners.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 
 use crate::done::Done;
 use crate::response::Out;
+use crate::shared::Rights;
 use congvu_core::Flags;
 use congvu_store::{Folder, MessageSummary, ModSeq, Store, StoreError, Uid};
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
@@ -19,6 +20,8 @@ pub struct Selected {
     pub messages: Vec<MessageSummary>,
     /// Every change up to this MODSEQ has been reported.
     pub modseq: ModSeq,
+    /// The user's RFC 4314 rights on the folder (all of them on their own folders).
+    pub rights: Rights,
     /// The search result saved by `SEARCH RETURN (SAVE)` for `$` (RFC 5182), as UIDs so that
     /// expunged messages drop out of it by themselves.
     pub saved: Vec<Uid>,
@@ -75,6 +78,7 @@ impl Selected {
             messages,
             modseq,
             saved: Vec::new(),
+            rights: Rights::all(),
         }
     }
 

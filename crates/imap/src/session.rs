@@ -279,7 +279,19 @@ impl Session {
     /// one of them.
     async fn execute_raw(&mut self, bytes: &[u8]) -> Option<Done> {
         let (name, uid) = esearch::command_name(bytes);
-        if uid || !matches!(name.as_str(), "LIST" | "CREATE" | "APPEND") {
+        if uid
+            || !matches!(
+                name.as_str(),
+                "LIST"
+                    | "CREATE"
+                    | "APPEND"
+                    | "MYRIGHTS"
+                    | "GETACL"
+                    | "LISTRIGHTS"
+                    | "SETACL"
+                    | "DELETEACL"
+            )
+        {
             return None;
         }
         let account = match &self.state {
@@ -288,10 +300,20 @@ impl Session {
         };
         let args = match rawargs::parse(bytes) {
             Ok(a) => a,
-            Err(_) => return None, // imap-codec reports the syntax error
+            // imap-codec reports the syntax error of the commands it knows.
+            Err(e) if matches!(name.as_str(), "LIST" | "CREATE" | "APPEND") => {
+                tracing::debug!(error = %e, "raw arguments");
+                return None;
+            }
+            Err(e) => return Some(Done::bad(format!("syntax error: {e}"))),
         };
         let ctx = self.ctx.clone();
-        let result = if name == "LIST" && cmd::list::is_extended(&args) {
+        let result = if matches!(
+            name.as_str(),
+            "MYRIGHTS" | "GETACL" | "LISTRIGHTS" | "SETACL" | "DELETEACL"
+        ) {
+            cmd::acl::run(&ctx, &mut self.io.out, &account, &name, &args).await
+        } else if name == "LIST" && cmd::list::is_extended(&args) {
             cmd::list::list_extended(&ctx, &mut self.io.out, &account, &args).await
         } else if name == "APPEND"
             && args
@@ -407,7 +429,10 @@ impl Session {
                 Ok(cmd::info::enable(&mut self.io.out, capabilities.as_ref()))
             }
             (C::Namespace, _) => {
-                self.io.out.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                // RFC 2342: personal "", no other users, unit mailboxes under "Shared/".
+                self.io
+                    .out
+                    .untagged("NAMESPACE ((\"\" \"/\")) NIL ((\"Shared/\" \"/\"))");
                 Ok(Done::ok("NAMESPACE completed"))
             }
             (
@@ -533,6 +558,7 @@ impl Session {
             (C::Close, State::Selected(a, sel)) => {
                 // RFC 9051 §6.4.1: CLOSE expunges silently unless the folder is read-only.
                 if !sel.read_only
+                    && sel.rights.has('e')
                     && let Err(e) = ctx.store.expunge(sel.folder.id, None).await
                 {
                     return Ok(Some(Done::from(e)));

@@ -84,15 +84,23 @@ pub async fn append_all(
     name: &str,
     messages: &[NewMessage<'_>],
 ) -> Result<(u32, Vec<Uid>), Done> {
-    let Some(folder) = ctx.store.folder_by_name(account.id, name).await? else {
+    let target = crate::shared::resolve(ctx, account, name).await?;
+    let Some(folder) = ctx
+        .store
+        .folder_by_name(target.owner, &target.folder)
+        .await?
+    else {
         // RFC 9051 §6.3.12: TRYCREATE when the target does not exist.
         return Err(Done::no(Some("TRYCREATE"), "no such mailbox"));
     };
+    target.rights.need('i', "insert messages")?;
     let total: u64 = messages.iter().map(|m| m.raw.len() as u64).sum();
-    crate::cmd::quota::check_room(ctx, account, total).await?;
+    if target.unit.is_none() {
+        crate::cmd::quota::check_room(ctx, account, total).await?;
+    }
     let mut uids = Vec::with_capacity(messages.len());
     for m in messages {
-        match append_one(ctx, account, peer, folder.id, m).await {
+        match append_one(ctx, account, peer, (target.owner, folder.id), m).await {
             Ok(uid) => uids.push(uid),
             Err(done) => {
                 if !uids.is_empty() {
@@ -118,7 +126,7 @@ async fn append_one(
     ctx: &ImapContext,
     account: &Account,
     peer: SocketAddr,
-    folder: congvu_store::FolderId,
+    (owner, folder): (congvu_store::AccountId, congvu_store::FolderId),
     m: &NewMessage<'_>,
 ) -> Result<Uid, Done> {
     let raw = m.raw;
@@ -177,7 +185,7 @@ async fn append_one(
             index: Arc::new(index),
             internal_date,
             targets: vec![DeliveryTarget {
-                account: account.id,
+                account: owner,
                 folder: FolderTarget::Id(folder),
                 flags: m.flags.clone(),
             }],

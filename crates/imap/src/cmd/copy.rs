@@ -31,14 +31,21 @@ pub async fn copy(
     }
     let indexes = sel.resolve(set, uid)?;
     let name = names::from_wire(mailbox, out.utf8)?;
-    let Some(target) = ctx.store.folder_by_name(account.id, &name).await? else {
+    if is_move {
+        // RFC 4314 §4: MOVE needs t and e on the source.
+        sel.rights.need('t', "delete messages")?;
+        sel.rights.need('e', "expunge")?;
+    }
+    let dest = crate::shared::resolve(ctx, account, &name).await?;
+    let Some(target) = ctx.store.folder_by_name(dest.owner, &dest.folder).await? else {
         return Err(Done::no(Some("TRYCREATE"), "no such mailbox"));
     };
+    dest.rights.need('i', "insert messages")?;
     if indexes.is_empty() {
         return Ok(Done::ok(format!("{verb} completed, nothing to do")));
     }
     let uids: Vec<Uid> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
-    if !is_move {
+    if !is_move && dest.unit.is_none() {
         // RFC 9208 §4.3: a COPY adds to the account's storage; a MOVE within it does not.
         let more: u64 = indexes.iter().map(|&i| sel.messages[i].size).sum();
         crate::cmd::quota::check_room(ctx, account, more).await?;
@@ -91,6 +98,7 @@ pub async fn expunge(
         ),
         None => None,
     };
+    sel.rights.need('e', "expunge")?;
     let removed = ctx.store.expunge(sel.folder.id, only.as_deref()).await?;
     sel.forget(out, &removed);
     Ok(Done::ok("EXPUNGE completed"))

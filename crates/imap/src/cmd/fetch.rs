@@ -259,7 +259,7 @@ pub async fn fetch(
 
     // Mark \Seen first, so the FLAGS reported are the ones stored.
     let mut flags_changed: HashSet<Uid> = HashSet::new();
-    if !sel.read_only && items.iter().any(sets_seen) {
+    if !sel.read_only && sel.rights.has('s') && items.iter().any(sets_seen) {
         let unseen: Vec<Uid> = indexes
             .iter()
             .map(|&i| &sel.messages[i])

@@ -44,6 +44,8 @@ pub fn capabilities(session: &Session) -> String {
                 "STATUS=SIZE",
                 "BINARY",
                 "MULTIAPPEND",
+                "ACL",
+                "RIGHTS=kxte",
                 "QUOTA",
                 "QUOTA=RES-STORAGE",
             ]

@@ -215,7 +215,16 @@ pub async fn list_folders(
         return Ok(Done::ok("LIST completed"));
     }
     let full: Vec<String> = patterns.iter().map(|p| format!("{reference}{p}")).collect();
-    let folders: Vec<Folder> = ctx.store.list_folders(account.id).await?;
+    let mut folders: Vec<Folder> = ctx.store.list_folders(account.id).await?;
+    // Unit mailboxes granted to the user, under "Shared/<unit>/" (`shared.rs`); STATUS is
+    // only given for those the user may read.
+    let shared = crate::shared::shared_folders(ctx, account).await?;
+    let unreadable: Vec<String> = shared
+        .iter()
+        .filter(|(_, r)| !r.has('r'))
+        .map(|(f, _)| f.name.clone())
+        .collect();
+    folders.extend(shared.into_iter().map(|(f, _)| f));
     let entries = with_implicit_parents(&folders);
     for (name, folder) in &entries {
         if !full.iter().any(|p| pattern_matches(p, name)) {
@@ -265,6 +274,7 @@ pub async fn list_folders(
         out.text("\r\n");
         if let Some(folder) = folder
             && !opts.status.is_empty()
+            && !unreadable.contains(&folder.name)
         {
             let st = ctx.store.folder_status(folder.id).await?;
             write_status(out, &folder.name, &st, &opts.status);

@@ -14,6 +14,18 @@ use congvu_core::SpecialUse;
 use congvu_store::Account;
 use imap_codec::imap_types::mailbox::Mailbox;
 
+/// CREATE, DELETE and RENAME work on the user's own folders only; in the shared namespace they
+/// are refused (the unit's folder tree is the operator's).
+fn own_only(name: &str) -> Result<(), Done> {
+    if name.starts_with(crate::shared::PREFIX) || name == "Shared" {
+        return Err(Done::no(
+            Some("NOPERM"),
+            "folders of shared mailboxes are managed by the operator",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create(
     ctx: &ImapContext,
     out: &Out,
@@ -21,6 +33,7 @@ pub async fn create(
     mailbox: &Mailbox<'_>,
 ) -> CmdResult {
     let name = names::for_create(&names::from_wire(mailbox, out.utf8)?)?;
+    own_only(&name)?;
     if name == "INBOX" {
         return Err(Done::no(Some("ALREADYEXISTS"), "INBOX always exists"));
     }
@@ -46,6 +59,7 @@ pub async fn create_special_use(
     };
     let raw = name.bytes().ok_or_else(|| Done::bad("bad mailbox name"))?;
     let name = names::for_create(&names::decode_bytes(raw, out.utf8)?)?;
+    own_only(&name)?;
     let mut uses = Vec::new();
     match params.as_slice() {
         [u, Arg::List(attrs)] if u.is_atom("USE") => {
@@ -98,6 +112,7 @@ pub async fn delete(
     mailbox: &Mailbox<'_>,
 ) -> CmdResult {
     let name = names::from_wire(mailbox, out.utf8)?;
+    own_only(&name)?;
     if name == "INBOX" {
         return Err(Done::no(Some("CANNOT"), "INBOX cannot be deleted"));
     }
@@ -123,6 +138,8 @@ pub async fn rename(
 ) -> CmdResult {
     let from = names::from_wire(from, out.utf8)?;
     let to = names::for_create(&names::from_wire(to, out.utf8)?)?;
+    own_only(&from)?;
+    own_only(&to)?;
     let Some(folder) = ctx.store.folder_by_name(account.id, &from).await? else {
         return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
     };
@@ -150,6 +167,13 @@ pub async fn subscribe(
     on: bool,
 ) -> CmdResult {
     let name = names::from_wire(mailbox, out.utf8)?;
+    if name.starts_with(crate::shared::PREFIX) {
+        // Shared folders are always listed as subscribed; accepted, nothing to keep.
+        crate::shared::folder(ctx, account, &name).await?;
+        return Ok(Done::ok(
+            "SUBSCRIBE completed (shared folders are always subscribed)",
+        ));
+    }
     if ctx.store.folder_by_name(account.id, &name).await?.is_none() {
         return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
     }

@@ -1,5 +1,6 @@
 //! One file per command group (STYLE.md): each takes exactly the state it needs.
 
+pub mod acl;
 pub mod append;
 pub mod auth;
 pub mod copy;

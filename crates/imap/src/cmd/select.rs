@@ -12,6 +12,7 @@ use crate::names;
 use crate::response::Out;
 use crate::selected::{Selected, flag_list};
 use crate::selected::{uid_in, uid_set};
+use crate::shared;
 use congvu_core::Flag;
 use congvu_store::Account;
 use congvu_store::Uid;
@@ -45,11 +46,13 @@ pub async fn select(
         }
     }
     let name = names::from_wire(mailbox, out.utf8)?;
-    let Some(folder) = ctx.store.folder_by_name(account.id, &name).await? else {
-        return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
-    };
+    let (target, folder) = shared::folder(ctx, account, &name).await?;
+    target.rights.need('r', "read")?;
+    // RFC 4314 §4: without any right to change the folder, it opens read-only.
+    let read_only = read_only || !"swite".chars().any(|r| target.rights.has(r));
     let messages = ctx.store.list_messages(folder.id).await?;
-    let selected = Selected::new(folder, read_only, messages);
+    let mut selected = Selected::new(folder, read_only, messages);
+    selected.rights = target.rights;
     let folder = &selected.folder;
     let flags = Flag::ALL.map(Flag::name).join(" ");
     out.untagged(&format!("FLAGS ({flags})"));

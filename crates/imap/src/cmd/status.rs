@@ -16,11 +16,10 @@ pub async fn status(
     items: &[StatusDataItemName],
 ) -> CmdResult {
     let name = names::from_wire(mailbox, out.utf8)?;
-    let Some(folder) = ctx.store.folder_by_name(account.id, &name).await? else {
-        return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
-    };
+    let (target, folder) = crate::shared::folder(ctx, account, &name).await?;
+    target.rights.need('r', "read")?; // RFC 4314 §4: STATUS needs r
     let st = ctx.store.folder_status(folder.id).await?;
-    write_status(out, &folder.name, &st, items);
+    write_status(out, &target.client_name(&folder.name), &st, items);
     Ok(Done::ok("STATUS completed"))
 }
 

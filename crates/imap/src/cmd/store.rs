@@ -45,6 +45,24 @@ pub async fn store(
     if unchanged_since.is_some() {
         out.condstore = true; // RFC 7162 §3.1: UNCHANGEDSINCE enables CONDSTORE
     }
+    // RFC 4314 §4: \Seen needs s, \Deleted needs t, every other flag w.
+    for f in change.flags {
+        let (right, what) = match f {
+            Flag::Seen => ('s', "change \\Seen"),
+            Flag::Deleted => ('t', "delete messages"),
+            _ => ('w', "change flags"),
+        };
+        sel.rights.need(right, what)?;
+    }
+    if matches!(change.kind, StoreType::Replace) {
+        for (right, what) in [
+            ('s', "change \\Seen"),
+            ('t', "delete messages"),
+            ('w', "change flags"),
+        ] {
+            sel.rights.need(right, what)?;
+        }
+    }
     let indexes = sel.resolve(set, uid)?;
     if indexes.is_empty() {
         return Ok(Done::ok("STORE completed"));
