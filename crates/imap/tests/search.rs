@@ -98,8 +98,14 @@ async fn imap4rev2_clients_get_esearch_and_no_recent() {
     let server = start(|_| {}, None).await;
     let mut c = Client::login(&server, "an").await;
     c.append("INBOX", "", "Subject: a\r\n\r\nb\r\n").await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps.contains("IMAP4rev1 IMAP4rev2 "), "{caps}");
+    c.ok("CREATE \"C&APQ-ng v&AQM-n\"").await;
     let t = c.ok("ENABLE IMAP4rev2").await;
     assert!(t.contains("* ENABLED IMAP4rev2"), "{t}");
+    // RFC 9051 §5.1: rev2 mailbox names travel in UTF-8.
+    let l = c.ok("LIST \"\" \"C*\"").await;
+    assert!(l.contains("\"Công văn\""), "{l}");
     let sel = c.ok("SELECT INBOX").await;
     assert!(!sel.contains("RECENT"), "{sel}");
     let tag = next_tag(&c);

@@ -16,7 +16,9 @@ pub fn plaintext_auth_allowed(session: &Session) -> bool {
 }
 
 pub fn capabilities(session: &Session) -> String {
-    let mut caps = vec!["IMAP4rev1".to_string()];
+    // RFC 9051 Appendix E: both revisions are offered; a client turns on rev2 behaviour with
+    // ENABLE IMAP4rev2 (RFC 9051 §6.3.1).
+    let mut caps = vec!["IMAP4rev1".to_string(), "IMAP4rev2".to_string()];
     if session.is_authenticated() {
         caps.extend(
             [
