@@ -68,7 +68,7 @@ fn tokens(bytes: &[u8], limit: usize) -> Vec<(usize, usize)> {
                     .and_then(|s| s.trim_end_matches(['+', '-']).parse().ok())
                     .unwrap_or(0);
                 i = close
-                    .map(|c| c + 3 + n)
+                    .map(|c| c.saturating_add(3).saturating_add(n))
                     .unwrap_or(bytes.len())
                     .min(bytes.len());
                 out.push((start, i));

@@ -24,6 +24,10 @@ use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::search::SearchKey;
 use std::collections::HashMap;
 
+/// Below this depth children are neither sorted nor pruned (recursion bound; real threads
+/// are far shallower).
+const MAX_DEPTH: usize = 500;
+
 /// A thread tree: a message (index into the infos) or a dummy, and its children.
 #[derive(Debug, Clone, Default)]
 struct Node {
@@ -124,7 +128,7 @@ impl Forest<'_> {
 
     fn sort_children(&mut self, n: usize, depth: usize) {
         let mut kids = std::mem::take(&mut self.nodes[n].children);
-        if depth < 10_000 {
+        if depth < MAX_DEPTH {
             for &k in &kids {
                 self.sort_children(k, depth + 1);
             }
@@ -133,34 +137,42 @@ impl Forest<'_> {
         self.nodes[n].children = kids;
     }
 
+    /// Writes the thread below `n` (RFC 5256 §4: "(3 6 (4 23)(44 7 96))"). Iterative, with an
+    /// explicit stack, so that a crafted chain of thousands of replies cannot overflow the
+    /// task's stack.
     fn write(&self, n: usize, line: &mut String) {
-        let node = &self.nodes[n];
-        match node.msg {
-            Some(m) => {
+        enum Step {
+            Node(usize),
+            Text(&'static str),
+        }
+        let mut stack = vec![Step::Node(n)];
+        while let Some(step) = stack.pop() {
+            let n = match step {
+                Step::Text(t) => {
+                    line.push_str(t);
+                    continue;
+                }
+                Step::Node(n) => n,
+            };
+            let node = &self.nodes[n];
+            let children = node.children.as_slice();
+            if let Some(m) = node.msg {
                 line.push_str(&self.number(m).to_string());
-                match node.children.as_slice() {
-                    [] => {}
+                match children {
+                    [] => continue,
                     [only] => {
                         line.push(' ');
-                        self.write(*only, line);
+                        stack.push(Step::Node(*only));
+                        continue;
                     }
-                    many => {
-                        // RFC 5256 §4: "(3 6 (4 23)(44 7 96))".
-                        line.push(' ');
-                        for &c in many {
-                            line.push('(');
-                            self.write(c, line);
-                            line.push(')');
-                        }
-                    }
+                    _ => line.push(' '),
                 }
             }
-            None => {
-                for &c in &node.children {
-                    line.push('(');
-                    self.write(c, line);
-                    line.push(')');
-                }
+            // Several children (or a dummy's): each in parentheses, pushed in reverse.
+            for &c in children.iter().rev() {
+                stack.push(Step::Text(")"));
+                stack.push(Step::Node(c));
+                stack.push(Step::Text("("));
             }
         }
     }
@@ -228,7 +240,7 @@ fn references<'a>(infos: &'a [Info], refs: &[Vec<String>]) -> (Forest<'a>, Vec<u
     // Step 4: prune dummies, children first.
     fn prune(f: &mut Forest<'_>, n: usize, depth: usize) {
         let kids = f.nodes[n].children.clone();
-        if depth < 10_000 {
+        if depth < MAX_DEPTH {
             for k in kids {
                 prune(f, k, depth + 1);
             }
@@ -504,5 +516,29 @@ mod tests {
         ];
         let (f, roots) = ordered_subject(&infos);
         assert_eq!(render(&f, &roots), "(2 (1)(4))(3)");
+    }
+
+    #[test]
+    fn a_long_reply_chain_does_not_overflow() {
+        let n = 20_000;
+        let infos: Vec<Info> = (0..n)
+            .map(|i| info(i, "Re: chuỗi", i as i64, &format!("m{i}")))
+            .collect();
+        let refs: Vec<Vec<String>> = (0..n)
+            .map(|i| {
+                if i == 0 {
+                    vec![]
+                } else {
+                    vec![format!("m{}", i - 1)]
+                }
+            })
+            .collect();
+        let (f, roots) = references(&infos, &refs);
+        let out = render(&f, &roots);
+        assert!(
+            out.starts_with("(1 2 3 ") && out.ends_with(" 20000)"),
+            "{}",
+            &out[..40]
+        );
     }
 }
