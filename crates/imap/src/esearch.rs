@@ -221,5 +221,13 @@ mod tests {
             command_name(b"a uid fetch 1 x"),
             ("FETCH".to_string(), true)
         );
+        // A huge announced length inside a line only skips to the end.
+        assert!(
+            substitute_dollar(
+                b"a SEARCH {18446744073709551615}\r\n $\r\n",
+                Saved::Uids(&[1])
+            )
+            .is_none()
+        );
     }
 }
