@@ -85,6 +85,8 @@ async fn keeper_works_in_shared_unit_mailbox() {
     let sel = an.ok(&format!("SELECT {inbox}")).await;
     assert!(sel.contains("[READ-WRITE]"), "{sel}");
     an.ok("STORE 1 +FLAGS (\\Seen $Done)").await;
+    let q = an.ok(&format!("GETQUOTAROOT {inbox}")).await;
+    assert!(q.contains(&format!("* QUOTAROOT {inbox}\r\n")), "{q}");
     let r = an.ok(&format!("MYRIGHTS {inbox}")).await;
     assert!(
         r.contains(&format!("* MYRIGHTS {inbox} lrswipkxtea")),

@@ -4,7 +4,8 @@
 //! What it keeps true: usage is what the store reports as folder sizes (RFC822.SIZE sums),
 //! in units of 1024 octets rounded up (RFC 9208 §5.1); APPEND and COPY that would go over the
 //! limit fail with `NO [OVERQUOTA]` before anything is stored (RFC 9208 §4.3); SETQUOTA is
-//! refused, the limit being the operator's configuration.
+//! refused, the limit being the operator's configuration. Unit mailboxes seen by a keeper
+//! under `Shared/` have no quota root for the keeper and do not count against theirs.
 
 use crate::ImapContext;
 use crate::done::{CmdResult, Done};
@@ -55,12 +56,11 @@ pub async fn get_quota_root(
     mailbox: &Mailbox<'_>,
 ) -> CmdResult {
     let name = names::from_wire(mailbox, out.utf8)?;
-    if ctx.store.folder_by_name(account.id, &name).await?.is_none() {
-        return Err(Done::no(Some("NONEXISTENT"), "no such mailbox"));
-    }
+    let (target, _) = crate::shared::folder(ctx, account, &name).await?;
     out.text("* QUOTAROOT ");
     out.string(names::to_wire(&name, out.utf8).as_bytes());
-    if ctx.config.quota_bytes == 0 {
+    // A unit mailbox's storage is not the keeper's: no root of theirs covers it.
+    if ctx.config.quota_bytes == 0 || target.unit.is_some() {
         out.text("\r\n");
         return Ok(Done::ok("GETQUOTAROOT completed, no quota"));
     }
