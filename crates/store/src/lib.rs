@@ -21,6 +21,8 @@ pub mod blob_fs;
 pub mod conformance;
 #[doc(hidden)]
 pub mod conformance_accounts;
+#[doc(hidden)]
+pub mod conformance_seen;
 pub mod sqlite;
 
 pub type AccountId = i64;
@@ -337,6 +339,17 @@ pub trait Store: Send + Sync + 'static {
     async fn grants_to(&self, grantee: AccountId) -> Result<Vec<Grant>>;
     /// Every grant on `mailbox`, by grantee id.
     async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>>;
+    /// The UIDs of `folder` that `reader` (not the folder's owner: a keeper of a shared unit
+    /// mailbox) has seen, ascending. Kept apart from the message flags (RFC 4314 `s` right).
+    async fn private_seen(&self, reader: AccountId, folder: FolderId) -> Result<Vec<Uid>>;
+    /// Marks `uids` seen (or unseen) for `reader` only; message flags and MODSEQ are untouched.
+    async fn set_private_seen(
+        &self,
+        reader: AccountId,
+        folder: FolderId,
+        uids: &[Uid],
+        seen: bool,
+    ) -> Result<()>;
 
     // ---- outbound queue (remote recipients) ----
     /// Queues a message (blob already stored) for remote recipients; durable when it returns.

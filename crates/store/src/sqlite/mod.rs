@@ -22,6 +22,7 @@ mod flags;
 mod folders;
 mod grants;
 mod messages;
+mod private_seen;
 mod queue;
 mod read;
 mod requests;
@@ -302,6 +303,20 @@ impl Store for SqliteStore {
 
     async fn grants_on(&self, mailbox: AccountId) -> Result<Vec<Grant>> {
         grants::grants_on(&self.shared.read, mailbox).await
+    }
+
+    async fn private_seen(&self, reader: AccountId, folder: FolderId) -> Result<Vec<Uid>> {
+        private_seen::private_seen(&self.shared.read, reader, folder).await
+    }
+
+    async fn set_private_seen(
+        &self,
+        reader: AccountId,
+        folder: FolderId,
+        uids: &[Uid],
+        seen: bool,
+    ) -> Result<()> {
+        private_seen::set_private_seen(&self.shared, reader, folder, uids, seen).await
     }
 
     async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId> {
