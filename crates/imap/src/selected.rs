@@ -9,9 +9,10 @@
 use crate::done::Done;
 use crate::response::Out;
 use crate::shared::Rights;
-use congvu_core::Flags;
-use congvu_store::{Folder, MessageSummary, ModSeq, Store, StoreError, Uid};
+use congvu_core::{Flag, Flags};
+use congvu_store::{AccountId, Folder, MessageSummary, ModSeq, Store, StoreError, Uid};
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 pub struct Selected {
@@ -22,6 +23,9 @@ pub struct Selected {
     pub modseq: ModSeq,
     /// The user's RFC 4314 rights on the folder (all of them on their own folders).
     pub rights: Rights,
+    /// For a keeper in a shared unit mailbox: their own \Seen, which replaces the message's
+    /// \Seen (the unit's) in everything this session reports (`shared.rs`).
+    pub private_seen: Option<Box<PrivateSeen>>,
     /// The search result saved by `SEARCH RETURN (SAVE)` for `$` (RFC 5182), as UIDs so that
     /// expunged messages drop out of it by themselves.
     pub saved: Vec<Uid>,
@@ -48,6 +52,13 @@ pub fn uid_set(uids: &[Uid]) -> String {
     parts.join(",")
 }
 
+/// A reader's own \Seen in a folder that is not theirs.
+#[derive(Debug, Clone)]
+pub struct PrivateSeen {
+    pub reader: AccountId,
+    pub uids: HashSet<Uid>,
+}
+
 /// Whether `uid` is in a UID set given by the client; `*` stands for the largest UID
 /// (RFC 9051 §6.4.8: for a UID set, `n:*` includes every UID from n up).
 pub fn uid_in(set: &SequenceSet, uid: Uid) -> bool {
@@ -70,6 +81,13 @@ pub fn flag_list(flags: &Flags) -> String {
 }
 
 impl Selected {
+    /// Puts the reader's own \Seen into a summary read from the store (no-op for own folders).
+    pub fn overlay(&self, m: &mut MessageSummary) {
+        if let Some(p) = &self.private_seen {
+            m.flags.set(Flag::Seen, p.uids.contains(&m.uid));
+        }
+    }
+
     pub fn new(folder: Folder, read_only: bool, messages: Vec<MessageSummary>) -> Self {
         let modseq = folder.highest_modseq;
         Selected {
@@ -79,6 +97,7 @@ impl Selected {
             modseq,
             saved: Vec::new(),
             rights: Rights::all(),
+            private_seen: None,
         }
     }
 
@@ -193,7 +212,8 @@ impl Selected {
         self.forget(out, &changes.expunged);
         let last_uid = self.messages.last().map(|m| m.uid).unwrap_or(0);
         let mut added = false;
-        for m in changes.changed {
+        for mut m in changes.changed {
+            self.overlay(&mut m);
             if let Some(i) = self.index_of(m.uid) {
                 let known = &mut self.messages[i];
                 // RFC 7162 §3.1.4: with CONDSTORE a MODSEQ change alone is worth reporting.

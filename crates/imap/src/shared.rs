@@ -10,8 +10,10 @@
 //! What it keeps true: a name that resolves to a unit mailbox not granted to the user is
 //! answered exactly like a name that does not exist (NONEXISTENT), so grants cannot be probed;
 //! every command checks the right it needs before touching the store.
-//! Limitation (documented): \Seen is stored once per message, shared by every keeper and the
-//! unit; per-user \Seen is not implemented.
+//! \Seen is per keeper: a keeper's \Seen lives in the store's private table
+//! (`private_seen`), the message's own \Seen stays the unit's; with `s` the keeper changes
+//! theirs (STORE, FETCH BODY[]), without it nothing is stored (RFC 4314 §4). Changes to one's
+//! own \Seen are not pushed to one's other sessions on the same folder (they carry no MODSEQ).
 
 use crate::ImapContext;
 use crate::done::Done;
@@ -175,6 +177,22 @@ pub async fn shared_folders(
         }
     }
     Ok(out)
+}
+
+/// STATUS UNSEEN as a keeper sees it: the messages not in their own \Seen.
+pub async fn keeper_unseen(
+    ctx: &ImapContext,
+    reader: AccountId,
+    folder: congvu_store::FolderId,
+) -> Result<u32, Done> {
+    let seen: std::collections::HashSet<congvu_store::Uid> = ctx
+        .store
+        .private_seen(reader, folder)
+        .await?
+        .into_iter()
+        .collect();
+    let messages = ctx.store.list_messages(folder).await?;
+    Ok(messages.iter().filter(|m| !seen.contains(&m.uid)).count() as u32)
 }
 
 #[cfg(test)]

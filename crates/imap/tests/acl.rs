@@ -1,6 +1,6 @@
 //! Unit mailboxes shared with keepers (issue 3 §2) and ACL (RFC 4314): the keeper sees the
 //! unit's folders under "Shared/<unit>/", works in them with the granted rights, and reads
-//! and changes grants when holding `a`; others see nothing.
+//! and changes grants when holding `a`; others see nothing. Each keeper's \Seen is their own.
 
 mod common;
 use common::*;
@@ -32,6 +32,24 @@ async fn unit_granted_to_an(server: &Server) {
         .set_grant(unit.id, an.id, "lrswipkxtea")
         .await
         .expect("grant");
+}
+
+/// The flags stored on the unit's message itself.
+async fn unit_flags(server: &Server) -> Vec<String> {
+    let unit = server
+        .store
+        .account_by_address(UNIT)
+        .await
+        .expect("q")
+        .expect("unit");
+    let inbox = server
+        .store
+        .folder_by_name(unit.id, "INBOX")
+        .await
+        .expect("q")
+        .expect("inbox");
+    let messages = server.store.list_messages(inbox.id).await.expect("list");
+    messages[0].flags.names()
 }
 
 #[tokio::test]
@@ -84,7 +102,15 @@ async fn keeper_works_in_shared_unit_mailbox() {
     );
     let sel = an.ok(&format!("SELECT {inbox}")).await;
     assert!(sel.contains("[READ-WRITE]"), "{sel}");
-    an.ok("STORE 1 +FLAGS (\\Seen $Done)").await;
+    let st = an.ok("STORE 1 +FLAGS (\\Seen $Done $Old)").await;
+    assert!(st.contains("* 1 FETCH (FLAGS (\\Seen $Done $Old))"), "{st}");
+    // A replacement keeps the keeper's \Seen apart too.
+    let st = an.ok("STORE 1 FLAGS (\\Seen $Done)").await;
+    assert!(st.contains("* 1 FETCH (FLAGS (\\Seen $Done))"), "{st}");
+    let st = an.ok(&format!("STATUS {inbox} (UNSEEN)")).await;
+    assert!(st.contains("(UNSEEN 0)"), "{st}");
+    // The keeper's \Seen is theirs: the message itself (the unit's view) stays unseen.
+    assert_eq!(unit_flags(&server).await, vec!["$Done".to_string()]);
     let q = an.ok(&format!("GETQUOTAROOT {inbox}")).await;
     assert!(q.contains(&format!("* QUOTAROOT {inbox}\r\n")), "{q}");
     let r = an.ok(&format!("MYRIGHTS {inbox}")).await;
@@ -114,10 +140,26 @@ async fn keeper_works_in_shared_unit_mailbox() {
     let r = binh.ok(&format!("MYRIGHTS {inbox}")).await;
     assert!(r.contains(" lrs\r\n"), "{r}");
     let f = binh.ok("FETCH 1 (FLAGS BODY.PEEK[TEXT])").await;
-    assert!(f.contains("$Done") && f.contains("so 12"), "{f}");
+    assert!(f.contains("FLAGS ($Done)") && f.contains("so 12"), "{f}");
+    let s = binh.ok("SEARCH UNSEEN").await;
+    assert!(s.contains("* SEARCH 1\r\n"), "{s}");
+    let f = binh.ok("FETCH 1 BODY[TEXT]").await;
+    assert!(
+        f.contains("FLAGS (\\Seen $Done)"),
+        "reading marks binh's own \\Seen: {f}"
+    );
+    let st = binh.ok(&format!("STATUS {inbox} (UNSEEN)")).await;
+    assert!(st.contains("(UNSEEN 0)"), "{st}");
+    assert_eq!(unit_flags(&server).await, vec!["$Done".to_string()]);
     let no = binh.cmd("STORE 1 +FLAGS (\\Flagged)").await;
     assert!(no.contains("NO [NOPERM]"), "{no}");
-    binh.ok("STORE 1 -FLAGS (\\Seen)").await;
+    let st = binh.ok("STORE 1 -FLAGS (\\Seen)").await;
+    assert!(st.contains("* 1 FETCH (FLAGS ($Done))"), "{st}");
+    let f = an.ok("FETCH 1 (FLAGS)").await;
+    assert!(
+        f.contains("FLAGS (\\Seen $Done)"),
+        "an's \\Seen is not binh's: {f}"
+    );
     let no = binh.cmd("EXPUNGE").await;
     assert!(no.contains("NO [NOPERM]"), "{no}");
     let no = binh.cmd("MOVE 1 INBOX").await;

@@ -266,7 +266,27 @@ pub async fn fetch(
             .filter(|m| !m.flags.has(Flag::Seen))
             .map(|m| m.uid)
             .collect();
-        if !unseen.is_empty() {
+        if !unseen.is_empty()
+            && let Some(reader) = sel.private_seen.as_ref().map(|p| p.reader)
+        {
+            // A keeper's own \Seen: the message flags (the unit's) stay as they are.
+            if let Err(e) = ctx
+                .store
+                .set_private_seen(reader, sel.folder.id, &unseen, true)
+                .await
+            {
+                return Ok(Err(e.into()));
+            }
+            for uid in unseen {
+                if let Some(p) = sel.private_seen.as_mut() {
+                    p.uids.insert(uid);
+                }
+                if let Some(i) = sel.index_of(uid) {
+                    flags_changed.insert(uid);
+                    sel.messages[i].flags.set(Flag::Seen, true);
+                }
+            }
+        } else if !unseen.is_empty() {
             let seen = Flags::from_names(["\\Seen"]);
             match ctx
                 .store

@@ -276,7 +276,11 @@ pub async fn list_folders(
             && !opts.status.is_empty()
             && !unreadable.contains(&folder.name)
         {
-            let st = ctx.store.folder_status(folder.id).await?;
+            let mut st = ctx.store.folder_status(folder.id).await?;
+            if folder.account_id != account.id && opts.status.contains(&StatusDataItemName::Unseen)
+            {
+                st.unseen = crate::shared::keeper_unseen(ctx, account.id, folder.id).await?;
+            }
             write_status(out, &folder.name, &st, &opts.status);
         }
     }

@@ -10,7 +10,7 @@ use crate::ImapContext;
 use crate::done::Done;
 use crate::names;
 use crate::response::Out;
-use crate::selected::{Selected, flag_list};
+use crate::selected::{PrivateSeen, Selected, flag_list};
 use crate::selected::{uid_in, uid_set};
 use crate::shared;
 use congvu_core::Flag;
@@ -52,6 +52,22 @@ pub async fn select(
     let read_only = read_only || !"swite".chars().any(|r| target.rights.has(r));
     let messages = ctx.store.list_messages(folder.id).await?;
     let mut selected = Selected::new(folder, read_only, messages);
+    if target.unit.is_some() {
+        // A keeper's \Seen is their own (RFC 4314 `s`), not the unit's.
+        let uids = ctx
+            .store
+            .private_seen(account.id, selected.folder.id)
+            .await?;
+        selected.private_seen = Some(Box::new(PrivateSeen {
+            reader: account.id,
+            uids: uids.into_iter().collect(),
+        }));
+        let mut messages = std::mem::take(&mut selected.messages);
+        for m in &mut messages {
+            selected.overlay(m);
+        }
+        selected.messages = messages;
+    }
     selected.rights = target.rights;
     let folder = &selected.folder;
     let flags = Flag::ALL.map(Flag::name).join(" ");

@@ -18,7 +18,10 @@ pub async fn status(
     let name = names::from_wire(mailbox, out.utf8)?;
     let (target, folder) = crate::shared::folder(ctx, account, &name).await?;
     target.rights.need('r', "read")?; // RFC 4314 §4: STATUS needs r
-    let st = ctx.store.folder_status(folder.id).await?;
+    let mut st = ctx.store.folder_status(folder.id).await?;
+    if target.unit.is_some() && items.contains(&StatusDataItemName::Unseen) {
+        st.unseen = crate::shared::keeper_unseen(ctx, account.id, folder.id).await?;
+    }
     write_status(out, &target.client_name(&folder.name), &st, items);
     Ok(Done::ok("STATUS completed"))
 }

@@ -2,6 +2,8 @@
 //! `.SILENT`; with UNCHANGEDSINCE (RFC 7162 §3.1.3) only messages not modified since the given
 //! MODSEQ change, the others are listed in `[MODIFIED …]`.
 //!
+//! A keeper in a shared unit mailbox keeps their own \Seen (`private_store`).
+//!
 //! What it keeps true: the snapshot's flags are updated from what the store committed, so a
 //! later sync does not report the same change twice; once CONDSTORE is enabled every FETCH
 //! sent here carries MODSEQ, and with UNCHANGEDSINCE one is sent even for `.SILENT` so the
@@ -13,9 +15,12 @@ use crate::done::{CmdResult, Done};
 use crate::response::Out;
 use crate::selected::{Selected, flag_list, uid_set};
 use congvu_core::flags::FlagOp;
+use congvu_core::{Flag as CoreFlag, Flags};
+use congvu_store::{MessageSummary, StoreFlagsResult, Uid};
 use imap_codec::imap_types::command::StoreModifier;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// What a STORE asks to change.
@@ -73,21 +78,23 @@ pub async fn store(
         StoreType::Add => FlagOp::Add,
         StoreType::Remove => FlagOp::Remove,
     };
-    let result = ctx
-        .store
-        .store_flags(
-            sel.folder.id,
-            &uids,
-            op,
-            &flags_from_wire(change.flags),
-            unchanged_since,
-        )
-        .await?;
+    let wanted = flags_from_wire(change.flags);
+    let result = match sel.private_seen.as_ref().map(|p| p.reader) {
+        None => {
+            ctx.store
+                .store_flags(sel.folder.id, &uids, op, &wanted, unchanged_since)
+                .await?
+        }
+        Some(reader) => {
+            private_store(ctx, sel, reader, &uids, op, &wanted, unchanged_since).await?
+        }
+    };
     let silent = matches!(change.response, StoreResponse::Silent);
-    for updated in result.updated {
+    for mut updated in result.updated {
         let Some(i) = sel.index_of(updated.uid) else {
             continue;
         };
+        sel.overlay(&mut updated);
         if !silent || unchanged_since.is_some() {
             let mut items: Vec<String> = Vec::new();
             if uid || out.condstore {
@@ -124,4 +131,87 @@ pub async fn store(
         ));
     }
     Ok(Done::ok("STORE completed"))
+}
+
+/// STORE for a keeper whose \Seen is their own: \Seen goes to the private table, every other
+/// flag to the message (the unit's). A replacement is done as "add the wanted flags, remove
+/// the others", so the unit's own \Seen is never touched. Returns what changed, as the
+/// store would, with the keeper's view of \Seen applied by the caller.
+async fn private_store(
+    ctx: &ImapContext,
+    sel: &mut Selected,
+    reader: congvu_store::AccountId,
+    uids: &[Uid],
+    op: FlagOp,
+    wanted: &Flags,
+    unchanged_since: Option<u64>,
+) -> Result<StoreFlagsResult, Done> {
+    let wants_seen = wanted.has(CoreFlag::Seen);
+    let mut shared = wanted.clone();
+    shared.set(CoreFlag::Seen, false);
+    let seen_change = match op {
+        FlagOp::Add => wants_seen.then_some(true),
+        FlagOp::Remove => wants_seen.then_some(false),
+        FlagOp::Replace => Some(wants_seen),
+    };
+    let mut calls: Vec<(FlagOp, Flags)> = Vec::new();
+    if op == FlagOp::Replace {
+        let mut others = Flags::default();
+        for &u in uids {
+            if let Some(i) = sel.index_of(u) {
+                let f = &sel.messages[i].flags;
+                others.system |= f.system;
+                others.keywords.extend(f.keywords.iter().cloned());
+            }
+        }
+        others.system &= !shared.system;
+        others.keywords.retain(|k| !shared.keywords.contains(k));
+        others.set(CoreFlag::Seen, false);
+        calls.push((FlagOp::Add, shared));
+        calls.push((FlagOp::Remove, others));
+    } else {
+        calls.push((op, shared));
+    }
+    let mut changed: HashMap<Uid, MessageSummary> = HashMap::new();
+    let mut modified: Vec<Uid> = Vec::new();
+    for (op, flags) in calls {
+        if flags.system == 0 && flags.keywords.is_empty() {
+            continue;
+        }
+        let r = ctx
+            .store
+            .store_flags(sel.folder.id, uids, op, &flags, unchanged_since)
+            .await?;
+        changed.extend(r.updated.into_iter().map(|m| (m.uid, m)));
+        modified.extend(r.modified);
+    }
+    if let Some(on) = seen_change {
+        let targets: Vec<Uid> = uids
+            .iter()
+            .copied()
+            .filter(|u| !modified.contains(u))
+            .collect();
+        ctx.store
+            .set_private_seen(reader, sel.folder.id, &targets, on)
+            .await?;
+        for u in targets {
+            if let Some(p) = sel.private_seen.as_mut() {
+                if on {
+                    p.uids.insert(u);
+                } else {
+                    p.uids.remove(&u);
+                }
+            }
+            if !changed.contains_key(&u)
+                && let Some(i) = sel.index_of(u)
+            {
+                changed.insert(u, sel.messages[i].clone());
+            }
+        }
+    }
+    let mut updated: Vec<MessageSummary> = changed.into_values().collect();
+    updated.sort_by_key(|m| m.uid);
+    modified.sort_unstable();
+    modified.dedup();
+    Ok(StoreFlagsResult { updated, modified })
 }
