@@ -30,6 +30,8 @@ pub struct Config {
     pub marks: MarksPolicy,
     pub naming: NamingSection,
     pub policy: PolicySection,
+    pub outbound: OutboundSection,
+    pub queue: QueueSection,
     pub log: LogSection,
 }
 
@@ -98,6 +100,67 @@ pub struct ImapSection {
     pub idle_timeout: String,
     /// Allow LOGIN without TLS from 127.0.0.1/::1 (local tools, tests); never from elsewhere.
     pub allow_plaintext_auth_on_loopback: bool,
+    /// Storage quota per mailbox in bytes (RFC 9208 STORAGE); 0 means none.
+    pub quota_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundSection {
+    /// DNS server (address:port) for MX lookups; empty uses the system's resolver.
+    pub dns: String,
+    /// Port of remote MX hosts (25; tests and gateways change it).
+    pub smtp_port: u16,
+    /// Connections at once to one recipient domain.
+    pub per_domain_concurrency: usize,
+    /// Smarthost that takes all outbound mail (empty: deliver to MX hosts directly).
+    pub relay_host: String,
+    pub relay_port: u16,
+    pub relay_username: String,
+    pub relay_password: String,
+    /// TLS from the first byte to the relay (port 465); otherwise STARTTLS.
+    pub relay_implicit_tls: bool,
+}
+
+impl Default for OutboundSection {
+    fn default() -> Self {
+        OutboundSection {
+            dns: String::new(),
+            smtp_port: 25,
+            per_domain_concurrency: 4,
+            relay_host: String::new(),
+            relay_port: 587,
+            relay_username: String::new(),
+            relay_password: String::new(),
+            relay_implicit_tls: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSection {
+    /// Waits after each failed attempt; the last one repeats.
+    pub retry_schedule: Vec<String>,
+    /// Undelivered this long after queueing: bounced (RFC 5321 §4.5.4.1).
+    pub max_age: String,
+    /// A "delayed" notice is sent once after this.
+    pub delay_warning_after: String,
+    /// How often an idle worker looks for due entries.
+    pub poll_interval: String,
+}
+
+impl Default for QueueSection {
+    fn default() -> Self {
+        QueueSection {
+            retry_schedule: ["5m", "10m", "30m", "1h", "2h", "4h"]
+                .map(String::from)
+                .to_vec(),
+            max_age: "5d".into(),
+            delay_warning_after: "4h".into(),
+            poll_interval: "2s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -273,6 +336,7 @@ impl Default for ImapSection {
             max_literal: 64 << 20,
             idle_timeout: "30m".into(),
             allow_plaintext_auth_on_loopback: true,
+            quota_bytes: 0,
         }
     }
 }
@@ -444,6 +508,7 @@ fn apply_env_overrides(
 }
 
 fn validate(config: &Config) -> Result<()> {
+    validate_outbound(config)?;
     if config.server.domains.is_empty() {
         bail!(config_error(
             "[server] domains is empty: list the mail domains hosted here, e.g. domains = [\"bacgiang.gov.vn\"]"
@@ -517,6 +582,40 @@ fn validate(config: &Config) -> Result<()> {
 }
 
 /// `[attachments]`, `[antivirus]` and `[marks]`.
+fn validate_outbound(config: &Config) -> Result<()> {
+    let o = &config.outbound;
+    if !o.dns.is_empty() {
+        o.dns.parse::<std::net::SocketAddr>().map_err(|_| {
+            config_error(format!(
+                "[outbound] dns = \"{}\" is not an address:port such as 127.0.0.1:53",
+                o.dns
+            ))
+        })?;
+    }
+    if o.per_domain_concurrency == 0 {
+        bail!(config_error(
+            "[outbound] per_domain_concurrency must be at least 1"
+        ));
+    }
+    let q = &config.queue;
+    if q.retry_schedule.is_empty() {
+        bail!(config_error(
+            "[queue] retry_schedule is empty: give at least one duration, e.g. [\"5m\"]"
+        ));
+    }
+    for d in &q.retry_schedule {
+        parse_duration(d).map_err(|e| config_error(format!("[queue] retry_schedule: {e}")))?;
+    }
+    for (key, value) in [
+        ("max_age", &q.max_age),
+        ("delay_warning_after", &q.delay_warning_after),
+        ("poll_interval", &q.poll_interval),
+    ] {
+        parse_duration(value).map_err(|e| config_error(format!("[queue] {key}: {e}")))?;
+    }
+    Ok(())
+}
+
 fn validate_policy_stages(config: &Config) -> Result<()> {
     let a = &config.attachments;
     for (key, value) in [
@@ -648,6 +747,8 @@ max_literal = 67108864
 idle_timeout = "30m"
 # LOGIN without TLS is allowed only from 127.0.0.1/::1.
 allow_plaintext_auth_on_loopback = true
+# Storage quota per mailbox in bytes (0 = none); APPEND over it gets NO [OVERQUOTA].
+quota_bytes = 0
 
 [submission]
 # Messages one login may send in any sliding hour, and recipients per message.
@@ -702,6 +803,26 @@ enabled = true
 # "reject", "quarantine" or "tag".
 inbound = "quarantine"
 submission = "reject"
+
+[outbound]
+# DNS server for MX lookups (address:port); empty uses the system resolver.
+dns = ""
+# Port of remote MX hosts.
+smtp_port = 25
+per_domain_concurrency = 4
+# Smarthost for provinces that send through a gateway; empty delivers to MX hosts directly.
+relay_host = ""
+relay_port = 587
+relay_username = ""
+relay_password = ""
+relay_implicit_tls = false
+
+[queue]
+# Waits after each failed attempt (the last repeats); bounce after max_age.
+retry_schedule = ["5m", "10m", "30m", "1h", "2h", "4h"]
+max_age = "5d"
+delay_warning_after = "4h"
+poll_interval = "2s"
 
 [log]
 # error, warn, info, debug or trace; RUST_LOG overrides it.

@@ -85,6 +85,7 @@ pub async fn run(
             max_literal: c.imap.max_literal,
             idle_timeout: config::parse_duration(&c.imap.idle_timeout)?,
             allow_plaintext_auth_on_loopback: c.imap.allow_plaintext_auth_on_loopback,
+            quota_bytes: c.imap.quota_bytes,
         },
     });
     // One lock table for 110 and 995: a mailbox is locked against two POP3 sessions at once.
@@ -99,6 +100,14 @@ pub async fn run(
         },
         locks: congvu_pop3::MailboxLocks::default(),
     });
+
+    let outbound = Arc::new(congvu_smtp::outbound::OutboundContext {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        pipeline: pipeline.clone(),
+        config: outbound_config(&loaded)?,
+    });
+    let queue_worker = tokio::spawn(congvu_smtp::queue::run_queue(outbound, shutdown.clone()));
 
     let mut servers = tokio::task::JoinSet::new();
     for (key, listener) in listeners {
@@ -164,8 +173,49 @@ pub async fn run(
             }
         }
     }
+    shutdown.cancel();
+    if let Err(e) = queue_worker.await {
+        tracing::error!(error = %e, "the queue worker panicked");
+    }
     tracing::info!("all listeners drained; exiting");
     result
+}
+
+/// `[outbound]` and `[queue]` as the queue worker wants them, with the DKIM keys of
+/// `DATA_DIR/dkim/` (made by `congvu dkim generate`).
+fn outbound_config(loaded: &Loaded) -> Result<congvu_smtp::outbound::OutboundConfig> {
+    let c = &loaded.config;
+    let o = &c.outbound;
+    let q = &c.queue;
+    let dkim = congvu_smtp::outbound::load_dkim_keys(&loaded.data_dir().join("dkim"))
+        .map_err(|e| anyhow::anyhow!("loading DKIM keys: {e}"))?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Ok(congvu_smtp::outbound::OutboundConfig {
+        hostname: c.server.hostname.clone(),
+        dns: o.dns.parse().ok(),
+        smtp_port: o.smtp_port,
+        retry_schedule: q
+            .retry_schedule
+            .iter()
+            .map(|d| config::parse_duration(d))
+            .collect::<Result<_>>()?,
+        max_age: config::parse_duration(&q.max_age)?,
+        delay_warning_after: config::parse_duration(&q.delay_warning_after)?,
+        per_domain_concurrency: o.per_domain_concurrency,
+        poll_interval: config::parse_duration(&q.poll_interval)?,
+        relay: non_empty(&o.relay_host).map(|host| congvu_smtp::outbound::RelayConfig {
+            host,
+            port: o.relay_port,
+            username: non_empty(&o.relay_username),
+            password: non_empty(&o.relay_password),
+            implicit_tls: o.relay_implicit_tls,
+        }),
+        dkim,
+        ..Default::default()
+    })
 }
 
 async fn bind(key: &'static str, addr: String) -> Result<Option<TcpListener>> {
