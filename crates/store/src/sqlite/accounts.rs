@@ -4,46 +4,17 @@
 //! Invariant: addresses are stored and looked up lowercased, so one mailbox never has two
 //! accounts differing only by case.
 
-use super::rows::{self, account_from_row, db, select_accounts};
-use super::{Shared, folders};
+use super::Shared;
+use super::account_details::insert_account;
+use super::rows::{account_from_row, db, select_accounts};
 use crate::{Account, AccountId, AccountState, NewAccount, Result, StoreError};
-use congvu_core::SpecialUse;
 use sqlx::Connection;
 use sqlx::sqlite::SqlitePool;
 
 pub(super) async fn create_account(shared: &Shared, new: NewAccount) -> Result<Account> {
-    let address = new.address.trim().to_lowercase();
-    if address.is_empty() || !address.contains('@') {
-        return Err(StoreError::Invalid(format!(
-            "not a mailbox address: {:?}",
-            new.address
-        )));
-    }
     let mut conn = shared.write.lock().await;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let row = sqlx::query(
-        "INSERT INTO accounts (address, display_name, password_hash, kind, state, created_at) \
-         VALUES (?, ?, ?, ?, 'active', ?) \
-         RETURNING id, address, display_name, password_hash, kind, state, created_at",
-    )
-    .bind(&address)
-    .bind(&new.display_name)
-    .bind(&new.password_hash)
-    .bind(new.kind.as_str())
-    .bind(new.created_at)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| {
-        if rows::is_unique_violation(&e) {
-            StoreError::AlreadyExists(format!("account {address}"))
-        } else {
-            db(e)
-        }
-    })?;
-    let account = account_from_row(&row)?;
-    for special in SpecialUse::DEFAULT_SET {
-        folders::insert_folder(&mut tx, account.id, special.default_name(), Some(special)).await?;
-    }
+    let account = insert_account(&mut tx, &new).await?;
     tx.commit().await.map_err(db)?;
     Ok(account)
 }
