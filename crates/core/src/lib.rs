@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod naming;
 pub mod password;
 pub mod request;
+pub mod totp;
 pub mod unit;
 pub mod verdict;
 

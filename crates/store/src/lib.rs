@@ -22,7 +22,10 @@ pub mod conformance;
 #[doc(hidden)]
 pub mod conformance_accounts;
 #[doc(hidden)]
+pub mod conformance_login;
+#[doc(hidden)]
 pub mod conformance_seen;
+pub mod login;
 pub mod sqlite;
 
 pub type AccountId = i64;
@@ -436,6 +439,73 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry>;
     /// Every entry, oldest first.
     async fn list_audit(&self) -> Result<Vec<AuditEntry>>;
+
+    // ---- app passwords, TOTP and expiry warnings (R-POL-2; see [`login`]) ----
+    /// Adds a per-device app password (Argon2id hash). A label already used by the mailbox is
+    /// `AlreadyExists`, an empty label `Invalid`, an unknown account `NotFound`.
+    async fn add_app_password(&self, new: NewAppPassword) -> Result<AppPassword>;
+    /// The mailbox's app passwords, by label.
+    async fn app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>>;
+    /// Removes the app password with this label; `NotFound` when there is none.
+    async fn revoke_app_password(&self, account: AccountId, label: &str) -> Result<()>;
+    /// Records that the app password was used to log in at `at`.
+    async fn touch_app_password(&self, id: AppPasswordId, at: i64) -> Result<()>;
+    /// The mailbox's TOTP secret, when the second factor is on.
+    async fn totp(&self, account: AccountId) -> Result<Option<TotpSecret>>;
+    /// Turns the second factor on with `secret` (replacing an earlier secret), or off with
+    /// `None`. An unknown account is `NotFound`.
+    async fn set_totp(&self, account: AccountId, secret: Option<&[u8]>, at: i64) -> Result<()>;
+    /// Accepts the code of time step `step` once: `true` (and remembered) when `step` is newer
+    /// than every step accepted before, `false` for a replayed or older code (RFC 6238 §5.2).
+    async fn use_totp_step(&self, account: AccountId, step: i64) -> Result<bool>;
+    /// Records that the warning `days` before expiry of the password set at
+    /// `password_changed_at` was mailed; `false` when it already was (nothing changes).
+    async fn record_expiry_warning(
+        &self,
+        account: AccountId,
+        password_changed_at: i64,
+        days: u32,
+        at: i64,
+    ) -> Result<bool>;
+    /// Whether that warning was already recorded.
+    async fn expiry_warning_sent(
+        &self,
+        account: AccountId,
+        password_changed_at: i64,
+        days: u32,
+    ) -> Result<bool>;
+}
+
+pub type AppPasswordId = i64;
+
+/// A per-device password for mail programs (IMAP, POP3, SMTP), never for the web.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPassword {
+    pub id: AppPasswordId,
+    pub account: AccountId,
+    /// Names the device ("điện thoại", "Thunderbird ở cơ quan"); unique within the mailbox.
+    pub label: String,
+    /// Argon2id PHC string; the password itself is shown once and never kept.
+    pub password_hash: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAppPassword {
+    pub account: AccountId,
+    pub label: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// The RFC 6238 shared secret of a mailbox with the second factor on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpSecret {
+    pub secret: Vec<u8>,
+    pub enabled_at: i64,
+    /// The newest time step a code was accepted for.
+    pub last_step: Option<i64>,
 }
 
 /// One delegation: `grantee` may use `mailbox` with `rights` (RFC 4314 letters).

@@ -16,6 +16,7 @@
 
 mod account_details;
 mod accounts;
+mod app_passwords;
 mod audit;
 mod deliver;
 mod flags;
@@ -28,6 +29,7 @@ mod read;
 mod requests;
 mod rows;
 mod search;
+mod totp;
 mod units;
 
 use crate::{
@@ -40,6 +42,7 @@ use crate::{
     AccountDetails, AuditEntry, NewAuditEntry, NewRequest, NewUnit, PasswordChange, Request,
     RequestDecision, RequestId, RequestStatus, StateChange, Unit, UnitId,
 };
+use crate::{AppPassword, AppPasswordId, NewAppPassword, TotpSecret};
 use async_trait::async_trait;
 use congvu_core::{Flags, SpecialUse, flags::FlagOp};
 use sqlx::Connection;
@@ -435,5 +438,54 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self) -> Result<Vec<AuditEntry>> {
         audit::list_audit(&self.shared.read).await
+    }
+
+    async fn add_app_password(&self, new: NewAppPassword) -> Result<AppPassword> {
+        app_passwords::add_app_password(&self.shared, new).await
+    }
+
+    async fn app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>> {
+        app_passwords::app_passwords(&self.shared.read, account).await
+    }
+
+    async fn revoke_app_password(&self, account: AccountId, label: &str) -> Result<()> {
+        app_passwords::revoke_app_password(&self.shared, account, label).await
+    }
+
+    async fn touch_app_password(&self, id: AppPasswordId, at: i64) -> Result<()> {
+        app_passwords::touch_app_password(&self.shared, id, at).await
+    }
+
+    async fn totp(&self, account: AccountId) -> Result<Option<TotpSecret>> {
+        totp::totp(&self.shared.read, account).await
+    }
+
+    async fn set_totp(&self, account: AccountId, secret: Option<&[u8]>, at: i64) -> Result<()> {
+        totp::set_totp(&self.shared, account, secret, at).await
+    }
+
+    async fn use_totp_step(&self, account: AccountId, step: i64) -> Result<bool> {
+        totp::use_totp_step(&self.shared, account, step).await
+    }
+
+    async fn record_expiry_warning(
+        &self,
+        account: AccountId,
+        password_changed_at: i64,
+        days: u32,
+        at: i64,
+    ) -> Result<bool> {
+        app_passwords::record_expiry_warning(&self.shared, account, password_changed_at, days, at)
+            .await
+    }
+
+    async fn expiry_warning_sent(
+        &self,
+        account: AccountId,
+        password_changed_at: i64,
+        days: u32,
+    ) -> Result<bool> {
+        app_passwords::expiry_warning_sent(&self.shared.read, account, password_changed_at, days)
+            .await
     }
 }
