@@ -4,3 +4,4 @@
 
 pub mod imap_utf7;
 pub mod mime;
+pub mod sieve;
