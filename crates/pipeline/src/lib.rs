@@ -15,6 +15,7 @@ use std::time::Instant;
 pub mod checks;
 pub mod parts;
 pub mod policy;
+pub mod sieve;
 
 pub use policy::Policy;
 

@@ -24,11 +24,12 @@ pub enum Extension {
     Copy,
     Relational,
     AsciiNumeric,
+    UnicodeCasemap,
 }
 
 impl Extension {
     /// Every capability this implementation announces (ManageSieve "SIEVE" capability).
-    pub const ALL: [Extension; 10] = [
+    pub const ALL: [Extension; 11] = [
         Extension::FileInto,
         Extension::Envelope,
         Extension::Reject,
@@ -39,6 +40,7 @@ impl Extension {
         Extension::Copy,
         Extension::Relational,
         Extension::AsciiNumeric,
+        Extension::UnicodeCasemap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Extension {
             Extension::Copy => "copy",
             Extension::Relational => "relational",
             Extension::AsciiNumeric => "comparator-i;ascii-numeric",
+            Extension::UnicodeCasemap => "comparator-i;unicode-casemap",
         }
     }
 
@@ -70,6 +73,33 @@ pub struct Script {
 impl Script {
     pub fn requires(&self, extension: Extension) -> bool {
         self.extensions.contains(&extension)
+    }
+
+    /// Every address a `redirect` may send to, as written (variables unexpanded), so that
+    /// the forwarding policy (R-POL-6) can refuse the script when it is uploaded.
+    pub fn redirect_addresses(&self) -> Vec<&str> {
+        fn walk<'a>(commands: &'a [Command], out: &mut Vec<&'a str>) {
+            for command in commands {
+                match command {
+                    Command::Redirect { address, .. } => out.push(address),
+                    Command::If {
+                        branches,
+                        otherwise,
+                    } => {
+                        for (_, block) in branches {
+                            walk(block, out);
+                        }
+                        if let Some(block) = otherwise {
+                            walk(block, out);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.commands, &mut out);
+        out
     }
 }
 
@@ -225,6 +255,9 @@ pub enum Comparator {
     #[default]
     AsciiCasemap,
     AsciiNumeric,
+    /// RFC 5051: case-insensitive for every script, so "Hội Nghị" matches "hội nghị";
+    /// i;ascii-casemap (the RFC 5228 default) only folds A–Z.
+    UnicodeCasemap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -574,6 +607,14 @@ impl Builder {
                         line,
                     )?;
                     Comparator::AsciiNumeric
+                }
+                "i;unicode-casemap" => {
+                    self.need(
+                        Extension::UnicodeCasemap,
+                        "the i;unicode-casemap comparator",
+                        line,
+                    )?;
+                    Comparator::UnicodeCasemap
                 }
                 _ => return Err(err(line, format!("comparator \"{name}\" is not supported"))),
             };
