@@ -2,8 +2,9 @@
 
 - `congvu_bin` (session): `cargo build -p congvu` into $CARGO_TARGET_DIR (default /var/tmp/congvu-target) and
   returns the debug binary. Set CONGVU_BIN to test a binary built elsewhere (e.g. a release build).
-- `make_server` (function): a factory `make_server(mailboxes=..., env=...)` that runs `congvu init` in a fresh
-  temporary directory, adds the mailboxes, starts `congvu serve` on free loopback ports and waits until they accept.
+- `make_server` (function): a factory `make_server(mailboxes=..., env=..., domain=...)` that runs `congvu init` in a
+  fresh temporary directory (for `domain`, default example.gov.vn), adds the mailboxes, starts `congvu serve` on
+  free loopback ports and waits until they accept.
   On teardown every server it made gets SIGTERM and must exit 0; its stderr is shown when that fails.
 - `server` (function): `make_server()` with the two default mailboxes in `MAILBOXES`.
 """
@@ -46,8 +47,12 @@ def congvu_bin() -> Path:
 def make_server(congvu_bin, tmp_path_factory):
     made: list[Server] = []
 
-    def make(mailboxes: dict | None = None, env: dict | None = None, start: bool = True) -> Server:
+    def make(
+        mailboxes: dict | None = None, env: dict | None = None, start: bool = True, domain: str | None = None
+    ) -> Server:
         srv = Server(binary=congvu_bin, dir=tmp_path_factory.mktemp("congvu"), extra_env=dict(env or {}))
+        if domain:
+            srv.domain = domain
         made.append(srv)
         srv.init()
         for local, name in (MAILBOXES if mailboxes is None else mailboxes).items():

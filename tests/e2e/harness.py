@@ -111,6 +111,8 @@ class Server:
     postmaster_password: str = ""
     proc: subprocess.Popen | None = None
     starts: int = 0
+    # The hosted domain given to `congvu init` (two servers with different domains deliver to each other).
+    domain: str = DOMAIN
 
     @property
     def config(self) -> Path:
@@ -141,14 +143,14 @@ class Server:
     # --- set-up -------------------------------------------------------------------------------
 
     def init(self) -> subprocess.CompletedProcess:
-        r = run_cli(self.binary, "init", "--dir", str(self.dir), "--domain", DOMAIN)
+        r = run_cli(self.binary, "init", "--dir", str(self.dir), "--domain", self.domain)
         assert r.returncode == 0, f"congvu init failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
         self.postmaster_password = parse_init_password(r.stdout)
-        self.passwords[f"postmaster@{DOMAIN}"] = self.postmaster_password
+        self.passwords[f"postmaster@{self.domain}"] = self.postmaster_password
         return r
 
     def add_mailbox(self, local: str, name: str | None = None, password: str = PASSWORD) -> str:
-        address = f"{local}@{DOMAIN}"
+        address = f"{local}@{self.domain}"
         args = ["mailbox", "add", "--config", str(self.config), "--address", address, "--password", password]
         if name:
             args += ["--name", name]
