@@ -1,0 +1,23 @@
+//! The directory conformance check (`congvu_store::conformance_directory`) on SqliteStore.
+
+use congvu_store::blob_fs::FsBlobStore;
+use congvu_store::conformance_directory;
+use congvu_store::sqlite::SqliteStore;
+use congvu_store::{BlobStore, Store};
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_rows_join_details_and_skip_revoked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("meta.db"))
+            .await
+            .expect("store"),
+    );
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        FsBlobStore::open(&dir.path().join("blobs"))
+            .await
+            .expect("blobs"),
+    );
+    conformance_directory::run_all(store, blobs).await;
+}
