@@ -108,6 +108,20 @@ impl From<mail_send::Error> for HostFailure {
     }
 }
 
+/// How TLS is handled towards one MX host (DANE, MTA-STS or opportunistic).
+#[derive(Clone)]
+pub enum HostTls {
+    /// STARTTLS when offered, any certificate (RFC 7435).
+    Opportunistic,
+    /// TLS is mandatory and verified by `connector`; `why` names the policy (for the reply).
+    Required {
+        connector: Arc<TlsConnector>,
+        why: String,
+    },
+    /// Do not connect at all: the reply says why (e.g. an MX outside the MTA-STS policy).
+    Refused { reply: String },
+}
+
 /// Settings for one attempt.
 pub struct Attempt<'a> {
     pub helo: &'a str,
@@ -120,15 +134,27 @@ pub struct Attempt<'a> {
     pub opportunistic_tls: &'a TlsConnector,
     /// Verifies certificates: for a configured relay.
     pub verified_tls: Option<&'a TlsConnector>,
+    /// Per route host (same order), its TLS requirement; a missing entry is opportunistic.
+    pub host_tls: &'a [HostTls],
 }
 
 /// Tries the route's hosts in order until one gives per-recipient answers.
 pub async fn deliver_to_domain(route: &Route, attempt: &Attempt<'_>) -> DomainOutcome {
     let mut last = HostFailure::transport("no host to try");
     let mut last_host = None;
-    for host in &route.hosts {
+    for (i, host) in route.hosts.iter().enumerate() {
+        let tls = attempt.host_tls.get(i).unwrap_or(&HostTls::Opportunistic);
+        if let HostTls::Refused { reply } = tls {
+            tracing::info!(host = %host.name, %reply, "outbound: host not used");
+            last = HostFailure {
+                reply: reply.clone(),
+                permanent: false,
+            };
+            last_host = Some(host.name.clone());
+            continue;
+        }
         for addr in &host.addrs {
-            match deliver_to_host(host, *addr, attempt).await {
+            match deliver_to_host(host, *addr, attempt, tls).await {
                 Ok(recipients) => {
                     return DomainOutcome {
                         host: Some(host.name.clone()),
@@ -158,9 +184,32 @@ async fn deliver_to_host(
     host: &RouteHost,
     addr: SocketAddr,
     attempt: &Attempt<'_>,
+    tls: &HostTls,
 ) -> Result<Vec<RecipientOutcome>, HostFailure> {
     let mut client = SmtpClient::connect(addr, attempt.timeout).await?;
     let tls_name = host.name.clone();
+    if let HostTls::Required { connector, why } = tls {
+        greeting(&mut client).await?;
+        let ehlo = client.ehlo(attempt.helo).await?;
+        // RFC 7672 §2.2 and RFC 8461 §5: no STARTTLS or a failed handshake is a temporary
+        // failure, never a reason to send in plain text.
+        if !ehlo.has_capability(EXT_START_TLS) {
+            let _ = client.cmd("QUIT\r\n").await;
+            return Err(HostFailure {
+                reply: format!("451 4.7.5 {why}: {} offers no STARTTLS", host.name),
+                permanent: false,
+            });
+        }
+        let mut client = client
+            .start_tls(connector, &tls_name)
+            .await
+            .map_err(|e| HostFailure {
+                reply: format!("451 4.7.5 {why}: TLS with {} failed: {e}", host.name),
+                permanent: false,
+            })?;
+        let ehlo = client.ehlo(attempt.helo).await?;
+        return session(&mut client, &ehlo, attempt).await;
+    }
     if let Some(relay) = attempt.relay.filter(|r| r.implicit_tls) {
         let connector = attempt.verified_tls.unwrap_or(attempt.opportunistic_tls);
         let mut client = client.into_tls(connector, &relay.host).await?;

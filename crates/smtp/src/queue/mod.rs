@@ -29,9 +29,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::outbound::dane::{DaneLookup, DaneResolver, dane_connector};
+use crate::outbound::mta_sts::{Mode, MtaSts};
 use crate::outbound::{
-    Attempt, OutboundContext, RecipientOutcome, Route, RouteError, RouteHost, build_resolver,
-    deliver_to_domain, resolve_route, sign_message, tls_connectors,
+    Attempt, HostTls, OutboundContext, RecipientOutcome, Route, RouteError, RouteHost,
+    build_resolver, deliver_to_domain, resolve_route, sign_message, tls_connectors,
 };
 use dsn::{DsnAction, DsnInput, DsnRecipient, status_of};
 
@@ -55,6 +57,10 @@ struct Worker {
     resolver: Option<hickory_resolver::TokioResolver>,
     opportunistic_tls: Arc<tokio_rustls::TlsConnector>,
     verified_tls: Option<Arc<tokio_rustls::TlsConnector>>,
+    /// DANE lookups (RFC 7672), when enabled and a trusted resolver is known.
+    dane: Option<DaneResolver>,
+    /// MTA-STS policies (RFC 8461), when enabled.
+    mta_sts: Option<MtaSts>,
     domains: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Recipients claimed by this worker and not finished yet. A recipient still waiting for
     /// its domain's slot when its lease runs out is claimed again by the next round; this set
@@ -114,11 +120,34 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
         }
     };
     let (opportunistic_tls, verified_tls) = tls_connectors();
+    // A relay takes everything with its own verified TLS: DANE and MTA-STS concern MX hosts.
+    let direct = ctx.config.relay.is_none();
+    let dane = (direct && ctx.config.dane)
+        .then(|| DaneResolver::for_config(ctx.config.dns))
+        .flatten();
+    let mta_sts = match (&resolver, direct && ctx.config.mta_sts) {
+        (Some(resolver), true) => match MtaSts::new(
+            resolver.clone(),
+            ctx.config.mta_sts_ca_file.as_deref(),
+            ctx.config.mta_sts_port,
+        ) {
+            Ok(m) => Some(m),
+            Err(error) => {
+                // Queueing without policies would silently weaken security; say it loudly but
+                // keep delivering (opportunistically) rather than stop all mail.
+                tracing::error!(%error, "outbound: MTA-STS disabled");
+                None
+            }
+        },
+        _ => None,
+    };
     let worker = Arc::new(Worker {
         ctx,
         resolver,
         opportunistic_tls,
         verified_tls,
+        dane,
+        mta_sts,
         domains: std::sync::Mutex::new(HashMap::new()),
         in_flight: std::sync::Mutex::new(HashSet::new()),
     });
@@ -232,6 +261,7 @@ async fn attempt_delivery(
                     ]
                 }
                 Ok(route) => {
+                    let host_tls = host_tls(worker, domain, &route).await;
                     let attempt = Attempt {
                         helo: &config.hostname,
                         mail_from: &entry.mail_from,
@@ -241,6 +271,7 @@ async fn attempt_delivery(
                         relay: config.relay.as_ref(),
                         opportunistic_tls: &worker.opportunistic_tls,
                         verified_tls: worker.verified_tls.as_deref(),
+                        host_tls: &host_tls,
                     };
                     let result = deliver_to_domain(&route, &attempt).await;
                     return finish(worker, entry, recipients, result.host, result.recipients).await;
@@ -249,6 +280,64 @@ async fn attempt_delivery(
         }
     };
     finish(worker, entry, recipients, None, outcome).await;
+}
+
+/// The TLS requirement of each host of `route`: DANE where the host has secure TLSA records,
+/// else the domain's MTA-STS policy in enforce mode, else opportunistic (RFC 8461 §2: DANE
+/// takes precedence). In MTA-STS `testing` mode mismatches are only logged (§5.2).
+async fn host_tls(worker: &Worker, domain: &str, route: &Route) -> Vec<HostTls> {
+    if worker.ctx.config.relay.is_some() {
+        return Vec::new();
+    }
+    let policy = match &worker.mta_sts {
+        Some(m) => m.policy(domain).await,
+        None => None,
+    };
+    let mut out = Vec::with_capacity(route.hosts.len());
+    for host in &route.hosts {
+        let port = host
+            .addrs
+            .first()
+            .map(|a| a.port())
+            .unwrap_or(worker.ctx.config.smtp_port);
+        let dane = match &worker.dane {
+            Some(resolver) => resolver.lookup(&host.name, port).await,
+            None => DaneLookup::NotApplicable,
+        };
+        let tls = match dane {
+            DaneLookup::Records(records) => HostTls::Required {
+                connector: Arc::new(dane_connector(records)),
+                why: "DANE".into(),
+            },
+            DaneLookup::Failed(reason) => HostTls::Refused {
+                reply: format!("451 4.7.5 DANE: {reason}"),
+            },
+            DaneLookup::NotApplicable => match (&policy, &worker.mta_sts) {
+                (Some(p), Some(m)) if p.mode == Mode::Enforce => {
+                    if p.allows(&host.name) {
+                        HostTls::Required {
+                            connector: m.verified.clone(),
+                            why: "MTA-STS".into(),
+                        }
+                    } else {
+                        HostTls::Refused {
+                            reply: format!(
+                                "451 4.7.5 MTA-STS: MX host {} is not in the policy of {domain}",
+                                host.name
+                            ),
+                        }
+                    }
+                }
+                (Some(p), Some(_)) if p.mode == Mode::Testing && !p.allows(&host.name) => {
+                    tracing::warn!(%domain, host = %host.name, "outbound: MTA-STS testing: MX host not in the policy (delivering anyway)");
+                    HostTls::Opportunistic
+                }
+                _ => HostTls::Opportunistic,
+            },
+        };
+        out.push(tls);
+    }
+    out
 }
 
 async fn route_for(worker: &Worker, domain: &str) -> Result<Route, RouteError> {
