@@ -120,6 +120,12 @@ pub struct OutboundSection {
     pub relay_password: String,
     /// TLS from the first byte to the relay (port 465); otherwise STARTTLS.
     pub relay_implicit_tls: bool,
+    /// DANE (RFC 7672): trust the AD bit of `dns` (which must be a local validating resolver).
+    pub dane: bool,
+    /// MTA-STS (RFC 8461): honour recipient domains' published TLS policies.
+    pub mta_sts: bool,
+    /// Extra CA certificates (PEM) trusted for MTA-STS besides the system roots; empty: none.
+    pub mta_sts_ca_file: String,
 }
 
 impl Default for OutboundSection {
@@ -133,6 +139,9 @@ impl Default for OutboundSection {
             relay_username: String::new(),
             relay_password: String::new(),
             relay_implicit_tls: false,
+            dane: true,
+            mta_sts: true,
+            mta_sts_ca_file: String::new(),
         }
     }
 }
@@ -816,6 +825,14 @@ relay_port = 587
 relay_username = ""
 relay_password = ""
 relay_implicit_tls = false
+# DANE (RFC 7672): MX hosts with DNSSEC-signed TLSA records get mandatory, verified TLS. The AD
+# bit is trusted only from `dns` above (or a loopback system resolver): use a LOCAL VALIDATING
+# resolver (unbound, knot-resolver); a remote one could be spoofed.
+dane = true
+# MTA-STS (RFC 8461): honour the TLS policies domains publish at https://mta-sts.<domain>/.
+mta_sts = true
+# Extra CA certificates (PEM) trusted for MTA-STS besides the system's; empty for none.
+mta_sts_ca_file = ""
 
 [queue]
 # Waits after each failed attempt (the last repeats); bounce after max_age.

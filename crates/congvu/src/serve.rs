@@ -214,6 +214,10 @@ fn outbound_config(loaded: &Loaded) -> Result<congvu_smtp::outbound::OutboundCon
             implicit_tls: o.relay_implicit_tls,
         }),
         dkim,
+        dane: o.dane,
+        mta_sts: o.mta_sts,
+        mta_sts_ca_file: non_empty(&o.mta_sts_ca_file)
+            .map(|f| loaded.path(std::path::Path::new(&f))),
         ..Default::default()
     })
 }
