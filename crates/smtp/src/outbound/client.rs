@@ -120,6 +120,9 @@ pub enum HostTls {
     },
     /// Do not connect at all: the reply says why (e.g. an MX outside the MTA-STS policy).
     Refused { reply: String },
+    /// Like opportunistic, but STARTTLS goes through `connector`, which checks and only logs
+    /// (MTA-STS `testing` mode, RFC 8461 §5.2).
+    Audited { connector: Arc<TlsConnector> },
 }
 
 /// Settings for one attempt.
@@ -220,15 +223,19 @@ async fn deliver_to_host(
     greeting(&mut client).await?;
     let ehlo = client.ehlo(attempt.helo).await?;
     if ehlo.has_capability(EXT_START_TLS) {
-        let connector = match attempt.relay {
-            Some(_) => attempt.verified_tls.unwrap_or(attempt.opportunistic_tls),
-            None => attempt.opportunistic_tls,
+        let connector = match (attempt.relay, tls) {
+            (Some(_), _) => attempt.verified_tls.unwrap_or(attempt.opportunistic_tls),
+            (None, HostTls::Audited { connector }) => connector.as_ref(),
+            (None, _) => attempt.opportunistic_tls,
         };
         let name = attempt.relay.map(|r| r.host.as_str()).unwrap_or(&tls_name);
         let mut client = client.start_tls(connector, name).await?;
         // RFC 3207 §4.2: forget everything learnt before TLS and ask again.
         let ehlo = client.ehlo(attempt.helo).await?;
         return session(&mut client, &ehlo, attempt).await;
+    }
+    if let HostTls::Audited { .. } = tls {
+        tracing::warn!(host = %host.name, "outbound: MTA-STS testing: the MX offers no STARTTLS (delivering anyway)");
     }
     if attempt.relay.is_some_and(|r| r.username.is_some()) {
         return Err(HostFailure::transport(

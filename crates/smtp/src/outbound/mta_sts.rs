@@ -152,13 +152,14 @@ pub struct MtaSts {
     tls: tokio_rustls::TlsConnector,
     /// The verified-TLS connector for MX hosts of enforced domains (same roots).
     pub verified: Arc<tokio_rustls::TlsConnector>,
+    /// For `testing` domains: verifies the same way but only logs a failure (RFC 8461 §5.2).
+    pub audited: Arc<tokio_rustls::TlsConnector>,
     https_port: u16,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
-/// A client config that verifies against the system roots plus the PEM certificates of
-/// `ca_file` (for private CAs and tests).
-pub fn verified_client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+/// The system roots plus the PEM certificates of `ca_file` (for private CAs and tests).
+fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, String> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
@@ -179,9 +180,58 @@ pub fn verified_client_config(ca_file: Option<&Path>) -> Result<rustls::ClientCo
                 .map_err(|e| format!("mta_sts_ca_file {}: {e}", path.display()))?;
         }
     }
-    Ok(rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(roots)
+}
+
+/// Verifies like rustls's WebPKI verifier, but a failure is only logged and the handshake goes
+/// on: MTA-STS `testing` mode asks senders to deliver anyway and report (RFC 8461 §5.2).
+#[derive(Debug)]
+struct LoggingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for LoggingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if let Err(error) = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            tracing::warn!(host = ?server_name, %error, "outbound: MTA-STS testing: the MX certificate would fail (delivering anyway)");
+        }
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 impl MtaSts {
@@ -190,11 +240,24 @@ impl MtaSts {
         ca_file: Option<&Path>,
         https_port: u16,
     ) -> Result<MtaSts, String> {
-        let config = Arc::new(verified_client_config(ca_file)?);
+        let roots = Arc::new(roots(ca_file)?);
+        let config = Arc::new(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth(),
+        );
+        let inner = rustls::client::WebPkiServerVerifier::builder(roots)
+            .build()
+            .map_err(|e| format!("MTA-STS verifier: {e}"))?;
+        let audited = rustls::ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(LoggingVerifier { inner }))
+            .with_no_client_auth();
         Ok(MtaSts {
             resolver,
             tls: tokio_rustls::TlsConnector::from(config.clone()),
             verified: Arc::new(tokio_rustls::TlsConnector::from(config)),
+            audited: Arc::new(tokio_rustls::TlsConnector::from(Arc::new(audited))),
             https_port,
             cache: Mutex::new(HashMap::new()),
         })

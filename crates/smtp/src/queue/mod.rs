@@ -328,9 +328,13 @@ async fn host_tls(worker: &Worker, domain: &str, route: &Route) -> Vec<HostTls> 
                         }
                     }
                 }
-                (Some(p), Some(_)) if p.mode == Mode::Testing && !p.allows(&host.name) => {
-                    tracing::warn!(%domain, host = %host.name, "outbound: MTA-STS testing: MX host not in the policy (delivering anyway)");
-                    HostTls::Opportunistic
+                (Some(p), Some(m)) if p.mode == Mode::Testing => {
+                    if !p.allows(&host.name) {
+                        tracing::warn!(%domain, host = %host.name, "outbound: MTA-STS testing: MX host not in the policy (delivering anyway)");
+                    }
+                    HostTls::Audited {
+                        connector: m.audited.clone(),
+                    }
                 }
                 _ => HostTls::Opportunistic,
             },
