@@ -33,6 +33,8 @@ pub struct Config {
     pub outbound: OutboundSection,
     pub queue: QueueSection,
     pub log: LogSection,
+    /// R-ACC-4: the directory's public page (LDAP keys join this section later).
+    pub directory: DirectorySection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -274,6 +276,14 @@ fn duration_secs(text: &str) -> i64 {
     parse_duration(text)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `[directory]`: who may see the province's directory (R-ACC-4).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectorySection {
+    /// Serve `/directory` on `[listen] http` to anyone: units and their addresses only.
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -548,7 +558,6 @@ fn validate(config: &Config) -> Result<()> {
     // Listeners whose servers are not part of this build: refuse rather than silently ignore.
     for (key, value) in [
         ("managesieve", &l.managesieve),
-        ("http", &l.http),
         ("https", &l.https),
         ("ldap", &l.ldap),
     ] {
@@ -736,9 +745,11 @@ imap = "0.0.0.0:143"
 imaps = "0.0.0.0:993"
 pop3 = "0.0.0.0:110"
 pop3s = "0.0.0.0:995"
-# Not yet available in this build: managesieve, http, https, ldap.
-managesieve = ""
+# The JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and the public directory page.
+# Plain HTTP: keep it on loopback or behind a TLS reverse proxy.
 http = ""
+# Not yet available in this build: managesieve, https, ldap.
+managesieve = ""
 https = ""
 ldap = ""
 
@@ -844,6 +855,10 @@ poll_interval = "2s"
 [log]
 # error, warn, info, debug or trace; RUST_LOG overrides it.
 level = "info"
+
+[directory]
+# Publish the units and their addresses at http://[listen] http/directory (R-ACC-4).
+public = false
 "#
     )
 }

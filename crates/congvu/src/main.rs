@@ -37,7 +37,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<config::ConfigError>().is_some() {
+            if e.downcast_ref::<config::ConfigError>().is_some()
+                || e.downcast_ref::<congvu_web::ops::OpsError>()
+                    .is_some_and(congvu_web::ops::OpsError::is_usage)
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -80,5 +83,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => cli::audit::run(command).await,
         Command::Queue { command } => cli::queue::run(command).await,
         Command::Dkim { command } => cli::dkim::run(command).await,
+        Command::Token { command } => cli::token::run(command).await,
     }
 }

@@ -109,6 +109,15 @@ pub async fn run(
     });
     let queue_worker = tokio::spawn(congvu_smtp::queue::run_queue(outbound, shutdown.clone()));
 
+    // The JSON API and the public directory page on [listen] http.
+    let web = congvu_web::router(
+        crate::cli::ops::shared_ops(&loaded, store.clone()),
+        congvu_web::WebConfig {
+            public_directory: c.directory.public,
+            ..Default::default()
+        },
+    );
+
     let mut servers = tokio::task::JoinSet::new();
     for (key, listener) in listeners {
         let stop = shutdown.clone();
@@ -150,6 +159,7 @@ pub async fn run(
                 congvu_pop3::TlsMode::Implicit,
                 stop,
             )),
+            "http" => servers.spawn(congvu_web::serve(listener, web.clone(), stop)),
             // config::validate refuses the listeners this build does not have.
             other => anyhow::bail!("[listen] {other}: no server for this service"),
         };

@@ -22,6 +22,8 @@ pub mod conformance;
 #[doc(hidden)]
 pub mod conformance_accounts;
 #[doc(hidden)]
+pub mod conformance_api;
+#[doc(hidden)]
 pub mod conformance_login;
 #[doc(hidden)]
 pub mod conformance_seen;
@@ -440,6 +442,25 @@ pub trait Store: Send + Sync + 'static {
     /// Every entry, oldest first.
     async fn list_audit(&self) -> Result<Vec<AuditEntry>>;
 
+    // ---- JSON API sessions and tokens (crates/web; only hashes are stored) ----
+    /// Stores a session or API token. A hash already stored is `AlreadyExists`, an unknown
+    /// account `NotFound`. Expired sessions are removed on the way.
+    async fn create_api_credential(&self, new: NewApiCredential) -> Result<ApiCredential>;
+    /// The credential with this hash if it has not expired at `now`, recording `now` as its
+    /// last use (at most once a minute, so reads stay cheap).
+    async fn use_api_credential(&self, token_hash: &str, now: i64)
+    -> Result<Option<ApiCredential>>;
+    /// Credentials of `kind`, of one account or of all, by id.
+    async fn list_api_credentials(
+        &self,
+        kind: ApiCredentialKind,
+        account: Option<AccountId>,
+    ) -> Result<Vec<ApiCredential>>;
+    /// Removes a credential by id; `NotFound` when there is none.
+    async fn revoke_api_credential(&self, id: ApiCredentialId) -> Result<()>;
+    /// Removes the credential with this hash (logout); `false` when there was none.
+    async fn delete_api_credential(&self, token_hash: &str) -> Result<bool>;
+
     // ---- app passwords, TOTP and expiry warnings (R-POL-2; see [`login`]) ----
     /// Adds a per-device app password (Argon2id hash). A label already used by the mailbox is
     /// `AlreadyExists`, an empty label `Invalid`, an unknown account `NotFound`.
@@ -776,4 +797,54 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// BLAKE3 of `prev_hash` and this entry's fields (`audit_chain::entry_hash`).
     pub hash: String,
+}
+
+pub type ApiCredentialId = i64;
+
+/// A login session of the web interface, or an API token for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCredentialKind {
+    Session,
+    Token,
+}
+
+impl ApiCredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiCredentialKind::Session => "session",
+            ApiCredentialKind::Token => "token",
+        }
+    }
+    pub fn from_token(s: &str) -> Option<Self> {
+        [ApiCredentialKind::Session, ApiCredentialKind::Token]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiCredential {
+    /// BLAKE3 of the secret, as hex; the secret itself is never stored.
+    pub token_hash: String,
+    pub account: AccountId,
+    pub kind: ApiCredentialKind,
+    pub label: String,
+    /// Empty, or why the credential may only change the password ("expired", "must-change").
+    pub restricted: String,
+    pub created_at: i64,
+    /// `None`: never (API tokens until revoked).
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiCredential {
+    pub id: ApiCredentialId,
+    pub token_hash: String,
+    pub account: AccountId,
+    pub kind: ApiCredentialKind,
+    pub label: String,
+    pub restricted: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }

@@ -39,7 +39,7 @@ const MAILBOXES: &[(&str, &str, AccountKind)] = &[
 ];
 
 /// (listener, demo address, address in the file `init` writes).
-const PORTS: [(&str, &str, &str); 7] = [
+const PORTS: [(&str, &str, &str); 8] = [
     ("smtp", "127.0.0.1:2525", "0.0.0.0:25"),
     ("submission", "127.0.0.1:2587", "0.0.0.0:587"),
     ("submissions", "127.0.0.1:2465", "0.0.0.0:465"),
@@ -47,6 +47,7 @@ const PORTS: [(&str, &str, &str); 7] = [
     ("imaps", "127.0.0.1:2993", "0.0.0.0:993"),
     ("pop3", "127.0.0.1:2110", "0.0.0.0:110"),
     ("pop3s", "127.0.0.1:2995", "0.0.0.0:995"),
+    ("http", "127.0.0.1:2080", ""),
 ];
 
 pub async fn run(dir: &Path) -> Result<()> {
@@ -61,6 +62,8 @@ pub async fn run(dir: &Path) -> Result<()> {
                 &format!("{key} = \"{addr}\""),
             );
         }
+        // The demo publishes its units' directory page.
+        text = text.replace("public = false", "public = true");
         std::fs::write(&config_path, text)?;
         let loaded = config::load(&config_path, std::iter::empty())?;
         let (store, _blobs) = storage::open(&loaded).await?;
@@ -115,9 +118,17 @@ fn print_banner(dir: &Path, bound: &crate::serve::Bound) {
             "imaps" => "IMAP over implicit TLS",
             "pop3" => "POP3 (STLS; plain USER/PASS allowed on loopback)",
             "pop3s" => "POP3 over implicit TLS",
+            "http" => "JSON API and public directory page",
             _ => "",
         };
         println!("  {key:<12} {addr:<18} {note}");
+        if *key == "http" {
+            println!(
+                "  {:<12} http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)",
+                ""
+            );
+            println!("  {:<12} http://{addr}/directory", "");
+        }
     }
     println!("  TLS uses a self-signed certificate for localhost.");
     println!("  mailboxes (password for all: {PASSWORD}):");

@@ -14,7 +14,6 @@ use clap::Subcommand;
 use congvu_core::Address;
 use congvu_core::lifecycle::{LifecycleAction, PasswordState, password_state};
 use congvu_core::password::hash_password;
-use congvu_core::unit::is_within;
 use congvu_store::{Account, AccountDetails, AccountKind, NewAccount};
 use serde_json::json;
 use std::path::PathBuf;
@@ -240,21 +239,7 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
                 Some(u) => Some(ops.unit(&u).await?),
                 None => None,
             };
-            let nodes = ops.unit_nodes().await?;
-            let mut rows = Vec::new();
-            for a in ops.store.list_accounts().await? {
-                let d = ops.details(&a).await?;
-                if let Some(root) = &within {
-                    let own_unit = match d.unit {
-                        Some(u) => Some(u),
-                        None => ops.store.unit_by_account(a.id).await?.map(|u| u.id),
-                    };
-                    if !own_unit.is_some_and(|u| is_within(&nodes, u, root.id)) {
-                        continue;
-                    }
-                }
-                rows.push((a, d));
-            }
+            let rows = ops.list_mailboxes(within.map(|u| u.id)).await?;
             if json {
                 let out: Vec<_> = rows.iter().map(|(a, d)| account_json(a, d)).collect();
                 println!("{}", serde_json::Value::Array(out));

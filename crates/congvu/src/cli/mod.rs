@@ -8,6 +8,7 @@ pub mod mailbox;
 pub mod ops;
 pub mod queue;
 pub mod request;
+pub mod token;
 pub mod unit;
 
 use clap::{Parser, Subcommand};
@@ -79,5 +80,10 @@ pub enum Command {
     Dkim {
         #[command(subcommand)]
         command: dkim::DkimCommand,
+    },
+    /// API tokens for scripts calling the JSON API (/api/v1).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
     },
 }

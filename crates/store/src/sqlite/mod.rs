@@ -16,6 +16,7 @@
 
 mod account_details;
 mod accounts;
+mod api_tokens;
 mod app_passwords;
 mod audit;
 mod deliver;
@@ -42,6 +43,7 @@ use crate::{
     AccountDetails, AuditEntry, NewAuditEntry, NewRequest, NewUnit, PasswordChange, Request,
     RequestDecision, RequestId, RequestStatus, StateChange, Unit, UnitId,
 };
+use crate::{ApiCredential, ApiCredentialId, ApiCredentialKind, NewApiCredential};
 use crate::{AppPassword, AppPasswordId, NewAppPassword, TotpSecret};
 use async_trait::async_trait;
 use congvu_core::{Flags, SpecialUse, flags::FlagOp};
@@ -438,6 +440,34 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self) -> Result<Vec<AuditEntry>> {
         audit::list_audit(&self.shared.read).await
+    }
+
+    async fn create_api_credential(&self, new: NewApiCredential) -> Result<ApiCredential> {
+        api_tokens::create(&self.shared, new).await
+    }
+
+    async fn use_api_credential(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<ApiCredential>> {
+        api_tokens::use_credential(&self.shared, token_hash, now).await
+    }
+
+    async fn list_api_credentials(
+        &self,
+        kind: ApiCredentialKind,
+        account: Option<AccountId>,
+    ) -> Result<Vec<ApiCredential>> {
+        api_tokens::list(&self.shared.read, kind, account).await
+    }
+
+    async fn revoke_api_credential(&self, id: ApiCredentialId) -> Result<()> {
+        api_tokens::revoke(&self.shared, id).await
+    }
+
+    async fn delete_api_credential(&self, token_hash: &str) -> Result<bool> {
+        api_tokens::delete_by_hash(&self.shared, token_hash).await
     }
 
     async fn add_app_password(&self, new: NewAppPassword) -> Result<AppPassword> {
