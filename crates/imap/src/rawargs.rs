@@ -111,8 +111,12 @@ impl Reader<'_> {
     }
 
     fn literal(&mut self) -> Result<Vec<u8>, String> {
-        if self.b[self.i] == b'~' {
+        if self.b.get(self.i) == Some(&b'~') {
             self.i += 1; // RFC 3516 literal8
+        }
+        // `~` must be followed by `{` (a fuzzed `~}{` once made the length slice run backwards).
+        if self.b.get(self.i) != Some(&b'{') {
+            return Err("bad literal announcement".into());
         }
         let close = self.b[self.i..]
             .iter()
@@ -175,5 +179,12 @@ mod tests {
         assert!(parse(b"a LIST {10}\r\nab\r\n").is_err());
         assert!(parse(b"a LIST \"x\\y\"\r\n").is_err());
         assert!(parse(b"a LIST ((((((((((x))))))))))\r\n").is_err());
+        // Found by the imap_command fuzz target: `~` not followed by `{`.
+        assert!(parse(b"a APPEND x ~}{\r\nhi\r\n").is_err());
+        assert!(parse(b"a APPEND x ~").is_err());
+        assert_eq!(
+            parse(b"a APPEND x ~{2}\r\nhi\r\n").unwrap()[1],
+            Arg::Lit(b"hi".to_vec())
+        );
     }
 }

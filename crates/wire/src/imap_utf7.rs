@@ -106,6 +106,13 @@ pub fn decode(wire: &[u8]) -> Result<String, Utf7Error> {
                 out.push('&');
             } else {
                 decode_run(run, &mut out)?;
+                // Two base64 runs side by side are one run split in two: not the shortest
+                // form, which `encode` would write as a single run (found by fuzzing).
+                if wire.get(i + close + 2) == Some(&b'&')
+                    && wire.get(i + close + 3).is_some_and(|&b| b != b'-')
+                {
+                    return Err(Utf7Error::NotShortest);
+                }
             }
             i += close + 2;
         } else if (0x20..=0x7e).contains(&c) {
@@ -189,5 +196,13 @@ mod tests {
         assert_eq!(decode(b"&AGE-"), Err(Utf7Error::NotShortest));
         // A lone high surrogate.
         assert_eq!(decode(b"&2D0-"), Err(Utf7Error::BadUtf16));
+        // Found by the imap_utf7 fuzz target: one run split in two decodes to a name whose
+        // wire form is a single run, so it is refused; an encoded "&" after a run is fine.
+        assert_eq!(
+            decode(b"~peterTFw-/&ZeVnLIqe-&ZeVnqeqe-"),
+            Err(Utf7Error::NotShortest)
+        );
+        assert_eq!(decode(b"&ZeU-&-").as_deref(), Ok("日&"));
+        assert_eq!(encode("日&"), "&ZeU-&-");
     }
 }

@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod append;
 pub mod auth;
+pub mod compress;
 pub mod copy;
 pub mod fetch;
 pub mod idle;
