@@ -246,6 +246,8 @@ pub struct PolicySection {
     pub revoked_retention: String,
     /// How many earlier passwords may not be used again.
     pub password_history: u32,
+    /// How often `serve` looks for passwords 14, 7 or 1 days from expiry and mails a warning.
+    pub expiry_warning_interval: String,
 }
 
 impl Default for PolicySection {
@@ -255,6 +257,7 @@ impl Default for PolicySection {
             admin_password_max_age: "90d".into(),
             revoked_retention: "365d".into(),
             password_history: 5,
+            expiry_warning_interval: "1h".into(),
         }
     }
 }
@@ -589,6 +592,10 @@ fn validate(config: &Config) -> Result<()> {
             &config.policy.admin_password_max_age,
         ),
         ("revoked_retention", &config.policy.revoked_retention),
+        (
+            "expiry_warning_interval",
+            &config.policy.expiry_warning_interval,
+        ),
     ] {
         parse_duration(value).map_err(|e| config_error(format!("[policy] {key}: {e}")))?;
     }
@@ -793,6 +800,8 @@ admin_password_max_age = "90d"
 revoked_retention = "365d"
 # Earlier passwords that may not be used again (R-POL-1).
 password_history = 5
+# How often the server looks for passwords 14, 7 or 1 days from expiry and mails a warning.
+expiry_warning_interval = "1h"
 
 [attachments]
 # R-POL-3. Executables are refused by these extensions and, whatever the name, by content

@@ -55,6 +55,12 @@ pub async fn run(
         }
     }
 
+    // Password ages for the one login check every protocol shares (R-POL-2).
+    let login_policy = congvu_store::login::LoginPolicy {
+        user_password_max_age: c.policy.user_max_age_secs(),
+        admin_password_max_age: c.policy.admin_max_age_secs(),
+    };
+
     // One SMTP context for MX and submission: the per-login sending counters are shared.
     let smtp = Arc::new(congvu_smtp::SmtpContext {
         store: store.clone(),
@@ -72,6 +78,8 @@ pub async fn run(
                 max_messages_per_hour: c.submission.max_messages_per_hour,
                 max_recipients_per_message: c.submission.max_recipients_per_message,
             },
+            login_policy,
+            now: storage::now,
         },
         limits: Default::default(),
     });
@@ -86,6 +94,8 @@ pub async fn run(
             idle_timeout: config::parse_duration(&c.imap.idle_timeout)?,
             allow_plaintext_auth_on_loopback: c.imap.allow_plaintext_auth_on_loopback,
             quota_bytes: c.imap.quota_bytes,
+            login_policy,
+            now: storage::now,
         },
     });
     // One lock table for 110 and 995: a mailbox is locked against two POP3 sessions at once.
@@ -97,6 +107,8 @@ pub async fn run(
             hostname: c.server.hostname.clone(),
             idle_timeout: config::parse_duration(&c.pop3.idle_timeout)?,
             allow_plaintext_auth_on_loopback: c.pop3.allow_plaintext_auth_on_loopback,
+            login_policy,
+            now: storage::now,
         },
         locks: congvu_pop3::MailboxLocks::default(),
     });
@@ -107,6 +119,17 @@ pub async fn run(
         pipeline: pipeline.clone(),
         config: outbound_config(&loaded)?,
     });
+    // Password-expiry warnings (R-POL-2), delivered locally through the outbound context.
+    let expiry_warnings = tokio::spawn(congvu_smtp::notices::run_expiry_warnings(
+        outbound.clone(),
+        congvu_smtp::notices::ExpiryWarnings {
+            policy: login_policy,
+            domain: c.server.domains.first().cloned().unwrap_or_default(),
+            interval: config::parse_duration(&c.policy.expiry_warning_interval)?,
+            now: storage::now,
+        },
+        shutdown.clone(),
+    ));
     let queue_worker = tokio::spawn(congvu_smtp::queue::run_queue(outbound, shutdown.clone()));
 
     // The JSON API and the public directory page on [listen] http.
@@ -186,6 +209,9 @@ pub async fn run(
     shutdown.cancel();
     if let Err(e) = queue_worker.await {
         tracing::error!(error = %e, "the queue worker panicked");
+    }
+    if let Err(e) = expiry_warnings.await {
+        tracing::error!(error = %e, "the password expiry warning task panicked");
     }
     tracing::info!("all listeners drained; exiting");
     result

@@ -26,8 +26,6 @@ mod collate;
 mod conn;
 mod done;
 mod esearch;
-#[doc(hidden)]
-pub mod fuzzing;
 mod names;
 mod rawargs;
 mod response;
@@ -49,6 +47,10 @@ pub struct ImapConfig {
     pub allow_plaintext_auth_on_loopback: bool,
     /// Storage limit of each account's mailbox in octets (RFC 9208 STORAGE); 0 = no quota.
     pub quota_bytes: u64,
+    /// Password ages for the shared login check (`[policy]`).
+    pub login_policy: congvu_store::login::LoginPolicy,
+    /// The clock (seconds since the epoch), handed down by the binary.
+    pub now: fn() -> i64,
 }
 
 impl Default for ImapConfig {
@@ -59,6 +61,8 @@ impl Default for ImapConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             allow_plaintext_auth_on_loopback: false,
             quota_bytes: 0,
+            login_policy: congvu_store::login::LoginPolicy::default(),
+            now: congvu_store::login::system_now,
         }
     }
 }

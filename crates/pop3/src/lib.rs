@@ -65,6 +65,10 @@ pub struct Pop3Config {
     pub idle_timeout: Duration,
     /// Allow USER/PASS and AUTH without TLS when the client connects from a loopback address.
     pub allow_plaintext_auth_on_loopback: bool,
+    /// Password ages for the shared login check (`[policy]`).
+    pub login_policy: congvu_store::login::LoginPolicy,
+    /// The clock (seconds since the epoch), handed down by the binary.
+    pub now: fn() -> i64,
 }
 
 impl Default for Pop3Config {
@@ -73,6 +77,8 @@ impl Default for Pop3Config {
             hostname: "localhost".to_string(),
             idle_timeout: Duration::from_secs(10 * 60),
             allow_plaintext_auth_on_loopback: false,
+            login_policy: congvu_store::login::LoginPolicy::default(),
+            now: congvu_store::login::system_now,
         }
     }
 }

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub mod inbound;
+pub mod notices;
 pub mod outbound;
 pub mod queue;
 mod reply;
@@ -54,6 +55,10 @@ pub struct SmtpConfig {
     pub idle_timeout: Duration,
     /// Per-user limits of the submission listeners.
     pub submission: SubmissionConfig,
+    /// Password ages for the shared login check of submission (`[policy]`).
+    pub login_policy: congvu_store::login::LoginPolicy,
+    /// The clock (seconds since the epoch), handed down by the binary.
+    pub now: fn() -> i64,
 }
 
 /// Per-user sending limits of submission (ports 587 and 465). Counted in this process's
@@ -86,6 +91,8 @@ impl Default for SmtpConfig {
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
             submission: SubmissionConfig::default(),
+            login_policy: congvu_store::login::LoginPolicy::default(),
+            now: congvu_store::login::system_now,
         }
     }
 }

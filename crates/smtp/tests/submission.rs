@@ -823,3 +823,50 @@ async fn swaks_submits_with_auth_plain_and_login() {
     }
     assert_eq!(s.inbox("binh").await.len(), 2);
 }
+
+/// The test clock of the expiry test: long after the accounts were made (at 0).
+fn long_after_creation() -> i64 {
+    1_000_000
+}
+
+/// The shared login check: an expired password gets `535 5.7.8` saying where to change it,
+/// through PLAIN and LOGIN, and is audited; a wrong one says nothing about expiry.
+#[tokio::test]
+async fn expired_passwords_get_535_with_where_to_change_them() {
+    let s = start(|c| {
+        c.login_policy = congvu_store::login::LoginPolicy {
+            user_password_max_age: 1_000,
+            admin_password_max_age: 1_000,
+        };
+        c.now = long_after_creation;
+    })
+    .await;
+    let mut c = s.connect_tls().await;
+    let plain = base64(format!("\0an@{DOMAIN}\0{PASSWORD}").as_bytes());
+    let reply = c.cmd(&format!("AUTH PLAIN {plain}"), "535 5.7.8").await;
+    assert!(
+        reply.contains("expired") && reply.contains("webmail"),
+        "{reply:?}"
+    );
+    c.cmd("AUTH LOGIN", "334 VXNlcm5hbWU6").await;
+    c.cmd(
+        &base64(format!("binh@{DOMAIN}").as_bytes()),
+        "334 UGFzc3dvcmQ6",
+    )
+    .await;
+    let reply = c.cmd(&base64(b"wrong"), "535 5.7.8").await;
+    assert!(!reply.contains("expired"), "{reply:?}");
+    let details: Vec<String> = s
+        .store
+        .list_audit()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.entry.detail)
+        .collect();
+    assert!(
+        details.iter().any(|d| d == "smtp: password expired")
+            && details.iter().any(|d| d == "smtp: bad credentials"),
+        "{details:?}"
+    );
+}

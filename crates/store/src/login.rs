@@ -119,6 +119,14 @@ impl LoginRefusal {
     }
 }
 
+/// The system clock in seconds since the epoch: only the default of the protocol configs'
+/// `now`, which `congvu serve` sets itself; tests set their own.
+pub fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Audit entries name at most this much of what was typed as a login, so a client cannot
 /// grow the log with huge user names.
 const MAX_AUDITED_LOGIN: usize = 320;

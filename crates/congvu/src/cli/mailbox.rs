@@ -117,6 +117,12 @@ pub enum MailboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Per-device app passwords for mail programs (IMAP, POP3, SMTP); see cli/credentials.rs.
+    #[command(subcommand)]
+    AppPassword(super::credentials::AppPasswordCommand),
+    /// The TOTP second factor for the web; mail programs then need app passwords.
+    #[command(subcommand)]
+    Totp(super::credentials::TotpCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -311,6 +317,8 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
             }
             Ok(())
         }
+        MailboxCommand::AppPassword(command) => super::credentials::app_password(command).await,
+        MailboxCommand::Totp(command) => super::credentials::totp(command).await,
         MailboxCommand::Suspend(args) => change_state(args, LifecycleAction::Suspend).await,
         MailboxCommand::Resume(args) => change_state(args, LifecycleAction::Resume).await,
         MailboxCommand::Revoke(args) => change_state(args, LifecycleAction::Revoke).await,

@@ -1,6 +1,7 @@
 //! The operator's commands (DESIGN.md "The operator's interface").
 
 pub mod audit;
+pub mod credentials;
 pub mod demo;
 pub mod dkim;
 pub mod init;

@@ -1,19 +1,22 @@
-//! STARTTLS (RFC 9051 §6.2.1), LOGIN (§6.2.3) and AUTHENTICATE PLAIN (§6.2.2, RFC 4616,
-//! SASL-IR RFC 4959).
+//! STARTTLS (RFC 9051 §6.2.1), LOGIN (§6.2.3) and AUTHENTICATE (§6.2.2) with PLAIN (RFC 4616)
+//! and LOGIN (draft-murchison-sasl-login, what Outlook uses), SASL-IR (RFC 4959).
 //!
 //! What it keeps true:
 //! - No password is accepted over clear text unless the operator allowed it for loopback
 //!   clients: `NO [PRIVACYREQUIRED]` otherwise (RFC 5530).
-//! - Argon2 verification runs on the blocking pool, never on a runtime worker.
+//! - The credentials are judged by `congvu_store::login::check_login`, the one check every
+//!   service shares (expiry, must-change, suspended/revoked, app passwords, TOTP, audit of
+//!   failures); this file only maps its answer to RFC 5530 response codes.
 //! - A failed attempt costs the client `FAILURE_DELAY`, and after `MAX_FAILURES` the
 //!   connection is closed, so one connection cannot guess passwords quickly.
-//! - Suspended and revoked accounts cannot log in, with a sentence saying why.
+//! - Every refusal says in a sentence what the user can do about it.
 
 use crate::cmd::info::plaintext_auth_allowed;
 use crate::conn::{Line, Stream};
 use crate::done::Done;
 use crate::response::Status;
 use crate::session::{Session, State};
+use congvu_store::login::{LoginRefusal, LoginService, check_login};
 use congvu_store::{Account, AccountState};
 use imap_codec::AuthenticateDataCodec;
 use imap_codec::decode::Decoder;
@@ -70,10 +73,10 @@ pub async fn authenticate(
     mechanism: &AuthMechanism<'_>,
     initial: Option<Vec<u8>>,
 ) -> std::io::Result<Result<Account, Done>> {
-    if !matches!(mechanism, AuthMechanism::Plain) {
+    if !matches!(mechanism, AuthMechanism::Plain | AuthMechanism::Login) {
         return Ok(Err(Done::no(
             Some("CANNOT"),
-            "only the PLAIN mechanism is supported",
+            "only the PLAIN and LOGIN mechanisms are supported",
         )));
     }
     if !plaintext_auth_allowed(session) {
@@ -82,23 +85,15 @@ pub async fn authenticate(
             "use STARTTLS or port 993 before logging in",
         )));
     }
+    if matches!(mechanism, AuthMechanism::Login) {
+        return authenticate_login(session, initial).await;
+    }
     let response = match initial {
         Some(r) => r,
-        None => {
-            session.io.out.text("+ \r\n");
-            session.io.flush().await?;
-            let line = match session.io.read_line().await? {
-                Line::Complete(l) => l,
-                Line::TooLong | Line::Eof => return Err(std::io::ErrorKind::InvalidData.into()),
-            };
-            match AuthenticateDataCodec::default().decode(&line) {
-                Ok((_, AuthenticateData::Continue(data))) => data.declassify().to_vec(),
-                Ok((_, AuthenticateData::Cancel)) => {
-                    return Ok(Err(Done::bad("authentication cancelled")));
-                }
-                Err(_) => return Ok(Err(Done::bad("invalid base64 in authentication data"))),
-            }
-        }
+        None => match read_response(session, "").await? {
+            Ok(r) => r,
+            Err(done) => return Ok(Err(done)),
+        },
     };
     // RFC 4616 §2: [authzid] NUL authcid NUL passwd
     let mut parts = response.split(|&b| b == 0);
@@ -116,9 +111,54 @@ pub async fn authenticate(
     Ok(verify(session, authcid, password).await)
 }
 
+/// The LOGIN mechanism: the user name, then the password, each base64 after a challenge
+/// (draft-murchison-sasl-login §2: the challenges are "User Name" and "Password", which
+/// clients ignore; we send the customary "Username:"/"Password:"). With SASL-IR the initial
+/// response is the user name.
+async fn authenticate_login(
+    session: &mut Session,
+    initial: Option<Vec<u8>>,
+) -> std::io::Result<Result<Account, Done>> {
+    let username = match initial {
+        Some(u) => u,
+        None => match read_response(session, "VXNlcm5hbWU6").await? {
+            Ok(u) => u,
+            Err(done) => return Ok(Err(done)),
+        },
+    };
+    let password = match read_response(session, "UGFzc3dvcmQ6").await? {
+        Ok(p) => p,
+        Err(done) => return Ok(Err(done)),
+    };
+    Ok(verify(session, &username, &password).await)
+}
+
+/// Sends a continuation request with `challenge` (base64, may be empty) and reads the
+/// client's base64 answer; `*` cancels (RFC 9051 §6.2.2).
+async fn read_response(
+    session: &mut Session,
+    challenge: &str,
+) -> std::io::Result<Result<Vec<u8>, Done>> {
+    session.io.out.text(&format!("+ {challenge}\r\n"));
+    session.io.flush().await?;
+    let line = match session.io.read_line().await? {
+        Line::Complete(l) => l,
+        Line::TooLong | Line::Eof => return Err(std::io::ErrorKind::InvalidData.into()),
+    };
+    Ok(match AuthenticateDataCodec::default().decode(&line) {
+        Ok((_, AuthenticateData::Continue(data))) => Ok(data.declassify().to_vec()),
+        Ok((_, AuthenticateData::Cancel)) => Err(Done::bad("authentication cancelled")),
+        Err(_) => Err(Done::bad("invalid base64 in authentication data")),
+    })
+}
+
 async fn verify(session: &mut Session, username: &[u8], password: &[u8]) -> Result<Account, Done> {
     let result = check_credentials(session, username, password).await;
-    if result.is_err() {
+    // A store failure (NO [UNAVAILABLE]) is not the client's fault: no delay, not counted.
+    if result
+        .as_ref()
+        .is_err_and(|done| done.code.as_deref() != Some("UNAVAILABLE"))
+    {
         session.failed_logins += 1;
         tokio::time::sleep(FAILURE_DELAY).await;
         if session.failed_logins >= MAX_FAILURES {
@@ -137,56 +177,59 @@ async fn check_credentials(
     username: &[u8],
     password: &[u8],
 ) -> Result<Account, Done> {
-    let invalid = || Done::no(Some("AUTHENTICATIONFAILED"), "invalid login or password");
-    let (Ok(login), Ok(password)) = (std::str::from_utf8(username), std::str::from_utf8(password))
-    else {
-        return Err(invalid());
-    };
-    let login = login.trim().to_lowercase();
-    let account = session
-        .ctx
-        .store
-        .account_by_address(&login)
-        .await
-        .map_err(Done::from)?;
-    let Some(account) = account else {
-        // Spend the same work as a real check so timing does not reveal which logins exist.
-        let password = password.to_string();
-        let _ = tokio::task::spawn_blocking(move || {
-            congvu_core::password::verify_password(&password, dummy_hash())
-        })
-        .await;
-        return Err(invalid());
-    };
-    let hash = account.password_hash.clone();
-    let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        congvu_core::password::verify_password(&password, &hash)
-    })
+    // Not UTF-8: no such login, but the shared check still spends the work and audits it.
+    let login = std::str::from_utf8(username).unwrap_or("");
+    let password = String::from_utf8_lossy(password);
+    let ctx = &session.ctx;
+    check_login(
+        ctx.store.as_ref(),
+        &ctx.config.login_policy,
+        LoginService::Imap,
+        login,
+        &password,
+        None,
+        &session.io.peer.ip().to_string(),
+        (ctx.config.now)(),
+    )
     .await
-    .unwrap_or(false);
-    if !ok {
-        return Err(invalid());
-    }
-    match account.state {
-        AccountState::Active => Ok(account),
-        AccountState::Suspended => Err(Done::no(
-            Some("CONTACTADMIN"),
-            "this mailbox is suspended; contact the administrator",
-        )),
-        AccountState::Revoked => Err(Done::no(
-            Some("AUTHENTICATIONFAILED"),
-            "this mailbox has been revoked",
-        )),
-    }
+    .map(|ok| ok.account)
+    .map_err(refusal_reply)
 }
 
-/// A real Argon2id hash (of a password nobody knows), verified against when the login does not
-/// exist, so both paths cost the same.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        congvu_core::password::hash_password("congvu-no-such-login", &[0x5a; 16])
-            .unwrap_or_default()
-    })
+/// Where a user whose password may not be used is sent.
+const CHANGE_PASSWORD: &str = "change it in webmail or ask your unit IT contact to reset it";
+
+/// RFC 5530 response codes for each refusal of the shared login check.
+fn refusal_reply(refusal: LoginRefusal) -> Done {
+    match refusal {
+        LoginRefusal::BadCredentials | LoginRefusal::SecondFactorRequired => {
+            Done::no(Some("AUTHENTICATIONFAILED"), "invalid login or password")
+        }
+        LoginRefusal::AppPasswordRequired => Done::no(
+            Some("AUTHENTICATIONFAILED"),
+            "this mailbox uses two-step login: mail programs must log in with an app \
+             password; ask your unit IT contact for one",
+        ),
+        // RFC 5530 §3: EXPIRED, "the client or user should get a new passphrase".
+        LoginRefusal::Expired => Done::no(
+            Some("EXPIRED"),
+            format!("your password has expired; {CHANGE_PASSWORD}"),
+        ),
+        LoginRefusal::MustChange => Done::no(
+            Some("EXPIRED"),
+            format!(
+                "this password was set by an administrator and must be changed before use; {CHANGE_PASSWORD}"
+            ),
+        ),
+        // RFC 5530 §3: CONTACTADMIN, "the user should contact the system administrator".
+        LoginRefusal::Disabled(AccountState::Suspended) => Done::no(
+            Some("CONTACTADMIN"),
+            "this mailbox is suspended; contact your unit IT contact or the administrator",
+        ),
+        LoginRefusal::Disabled(AccountState::Revoked | AccountState::Active) => Done::no(
+            Some("CONTACTADMIN"),
+            "this mailbox has been revoked and can no longer be used; contact the administrator",
+        ),
+        LoginRefusal::Store(error) => Done::from(error),
+    }
 }

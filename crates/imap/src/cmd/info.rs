@@ -1,6 +1,6 @@
 //! CAPABILITY (RFC 9051 §6.1.1) and ENABLE (RFC 5161, RFC 7162 §3.2.3).
 //!
-//! What it keeps true: LOGINDISABLED is advertised, and AUTH=PLAIN withheld, exactly when
+//! What it keeps true: LOGINDISABLED is advertised, and AUTH=PLAIN/AUTH=LOGIN withheld, exactly when
 //! LOGIN/AUTHENTICATE would be refused for lack of TLS (RFC 9051 §6.2.3, RFC 8314).
 
 use crate::done::Done;
@@ -50,7 +50,6 @@ pub fn capabilities(session: &Session) -> String {
                 "RIGHTS=kxte",
                 "QUOTA",
                 "QUOTA=RES-STORAGE",
-                "COMPRESS=DEFLATE",
             ]
             .map(str::to_string),
         );
@@ -62,6 +61,8 @@ pub fn capabilities(session: &Session) -> String {
         }
         if plaintext_auth_allowed(session) {
             caps.push("AUTH=PLAIN".to_string());
+            // draft-murchison-sasl-login: Outlook offers only LOGIN to IMAP servers.
+            caps.push("AUTH=LOGIN".to_string());
         } else {
             caps.push("LOGINDISABLED".to_string());
         }

@@ -5,15 +5,18 @@
 //! - No password is taken on an unencrypted connection unless the operator allowed it for
 //!   loopback clients: USER, PASS and AUTH answer `-ERR [AUTH]` saying to use STLS first, and
 //!   the password is never looked at.
-//! - Argon2 runs on the blocking pool. An unknown login costs the same work as a wrong
-//!   password, and both get the same sentence, so replies do not reveal which logins exist.
+//! - The credentials are judged by `congvu_store::login::check_login`, shared by every
+//!   service: Argon2 on the blocking pool, an unknown login costing the same work as a wrong
+//!   password with the same sentence, expiry and must-change (`-ERR [AUTH]` with where to
+//!   change the password, RFC 3206), app passwords, and an audit entry for each failure.
 //! - A failed login costs [`LOGIN_FAILURE_DELAY`]; after [`MAX_LOGIN_FAILURES`] the connection
 //!   is closed.
-//! - Suspended and revoked accounts are refused with a sentence saying so, only after the
-//!   password was verified.
+//! - Suspended and revoked accounts are refused (`-ERR [SYS/PERM]`) with a sentence saying
+//!   so, only after the password was verified.
 //! - The maildrop lock is taken only after the credentials are good; a mailbox already open
 //!   in another POP3 session gets `-ERR [IN-USE]` (RFC 2449 §8.1.2).
 
+use congvu_store::login::{LoginRefusal, LoginService, check_login};
 use congvu_store::{Account, AccountState};
 
 use crate::command::strip_line_end;
@@ -198,54 +201,66 @@ impl Session<'_> {
         Next::Continue
     }
 
+    /// The shared login check (`congvu_store::login`), its refusals put as RFC 3206 codes.
     async fn check_credentials(
         &self,
         login: &str,
         password: &str,
     ) -> Result<Account, LoginRefused> {
-        let login = login.trim().to_lowercase();
-        let account = self
-            .ctx
-            .store
-            .account_by_address(&login)
-            .await
-            .map_err(|error| LoginRefused::Store(store_failure(&error)))?;
-        let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let password = password.to_string();
-        let verified = tokio::task::spawn_blocking(move || match hash {
-            Some(hash) => congvu_core::password::verify_password(&password, &hash),
-            None => {
-                // Spend the same work as a real check so timing does not reveal which logins
-                // exist.
-                let _ = congvu_core::password::verify_password(&password, dummy_hash());
-                false
-            }
-        })
+        let config = &self.ctx.config;
+        check_login(
+            self.ctx.store.as_ref(),
+            &config.login_policy,
+            LoginService::Pop3,
+            login,
+            password,
+            None,
+            &self.peer.ip().to_string(),
+            (config.now)(),
+        )
         .await
-        .unwrap_or(false);
-        let Some(account) = account.filter(|_| verified) else {
-            return Err(LoginRefused::Credentials(invalid_login()));
-        };
-        match account.state {
-            AccountState::Active => Ok(account),
-            AccountState::Suspended => Err(LoginRefused::Credentials(Reply::err_code(
-                Code::SysPerm,
-                "This mailbox is suspended; please contact the administrator.",
-            ))),
-            AccountState::Revoked => Err(LoginRefused::Credentials(Reply::err_code(
-                Code::SysPerm,
-                "This mailbox has been revoked and can no longer be used.",
-            ))),
-        }
+        .map(|ok| ok.account)
+        .map_err(refusal_reply)
     }
 }
 
-/// A real Argon2id hash of a password nobody knows, verified against when the login does not
-/// exist, so both paths cost the same.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        congvu_core::password::hash_password("congvu-no-such-login", &[0x5a; 16])
-            .unwrap_or_default()
-    })
+/// Where a user whose password may not be used is sent.
+const CHANGE_PASSWORD: &str = "Change it in webmail or ask your unit IT contact to reset it.";
+
+/// RFC 3206: `[AUTH]` when the credentials are the problem (a wrong, expired or reset
+/// password), `[SYS/PERM]` when the mailbox itself may not be used, `[SYS/TEMP]` when the
+/// store failed.
+fn refusal_reply(refusal: LoginRefusal) -> LoginRefused {
+    let credentials = |text: String| LoginRefused::Credentials(Reply::err_code(Code::Auth, text));
+    match refusal {
+        LoginRefusal::BadCredentials | LoginRefusal::SecondFactorRequired => {
+            LoginRefused::Credentials(invalid_login())
+        }
+        LoginRefusal::AppPasswordRequired => credentials(
+            "This mailbox uses two-step login: mail programs must log in with an app \
+             password; ask your unit IT contact for one."
+                .to_string(),
+        ),
+        LoginRefusal::Expired => {
+            credentials(format!("Your password has expired. {CHANGE_PASSWORD}"))
+        }
+        LoginRefusal::MustChange => credentials(format!(
+            "This password was set by an administrator and must be changed before use. \
+             {CHANGE_PASSWORD}"
+        )),
+        LoginRefusal::Disabled(AccountState::Suspended) => {
+            LoginRefused::Credentials(Reply::err_code(
+                Code::SysPerm,
+                "This mailbox is suspended; please contact your unit IT contact or the \
+                 administrator.",
+            ))
+        }
+        LoginRefusal::Disabled(AccountState::Revoked | AccountState::Active) => {
+            LoginRefused::Credentials(Reply::err_code(
+                Code::SysPerm,
+                "This mailbox has been revoked and can no longer be used.",
+            ))
+        }
+        LoginRefusal::Store(error) => LoginRefused::Store(store_failure(&error)),
+    }
 }

@@ -39,6 +39,9 @@ pub struct Options {
     pub mode: TlsMode,
     pub allow_plaintext_auth_on_loopback: bool,
     pub idle_timeout: Duration,
+    /// Password ages and the clock of the shared login check.
+    pub login_policy: congvu_store::login::LoginPolicy,
+    pub now: fn() -> i64,
 }
 
 impl Default for Options {
@@ -48,6 +51,8 @@ impl Default for Options {
             mode: TlsMode::Stls,
             allow_plaintext_auth_on_loopback: true,
             idle_timeout: Duration::from_secs(600),
+            login_policy: congvu_store::login::LoginPolicy::default(),
+            now: congvu_store::login::system_now,
         }
     }
 }
@@ -126,6 +131,8 @@ pub async fn start(options: Options) -> Server {
             hostname: "pop.tinh.gov.vn".to_string(),
             idle_timeout: options.idle_timeout,
             allow_plaintext_auth_on_loopback: options.allow_plaintext_auth_on_loopback,
+            login_policy: options.login_policy,
+            now: options.now,
         },
         locks: MailboxLocks::default(),
     });

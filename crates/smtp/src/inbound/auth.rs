@@ -5,24 +5,25 @@
 //!   issue a STARTTLS command first` (RFC 3207 §4, RFC 8314 §3), on loopback too.
 //! - AUTH needs EHLO first, is refused during a transaction and after a successful AUTH
 //!   (`503 5.5.1`, RFC 4954 §4).
-//! - Passwords are checked with Argon2 on the blocking pool, at most
-//!   `MAX_CONCURRENT_PASSWORD_CHECKS` at once; an unknown login is checked against a dummy
-//!   hash, so timing does not tell which logins exist.
-//! - A failure answers `535 5.7.8` after [`AUTH_FAILURE_DELAY`]; after
-//!   [`MAX_AUTH_FAILURES`] on one connection the session answers `421 4.7.0` and closes.
-//! - A suspended or revoked mailbox is refused with a sentence saying so, but only after its
-//!   password was right (a guesser learns nothing about the state).
+//! - Credentials are judged by `congvu_store::login::check_login`, shared by every service
+//!   (Argon2 on the blocking pool with a dummy hash for unknown logins, password expiry and
+//!   must-change, app passwords, TOTP, an audit entry per failure), at most
+//!   `MAX_CONCURRENT_PASSWORD_CHECKS` at once.
+//! - A failure answers `535 5.7.8` (an expired or reset password too, with where to change
+//!   it) after [`AUTH_FAILURE_DELAY`]; after [`MAX_AUTH_FAILURES`] on one connection the
+//!   session answers `421 4.7.0` and closes.
+//! - A suspended or revoked mailbox is refused (`535 5.7.8`) with a sentence saying so, but
+//!   only after its password was right (a guesser learns nothing about the state).
 //! - Passwords are never logged.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use congvu_store::{Account, AccountState};
+use congvu_store::AccountState;
+use congvu_store::login::{LoginRefusal, LoginService, check_login};
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::connection::{Connection, Filled};
-use super::deliver::store_error_reply;
 use super::session::{Login, Session, Step};
 use crate::reply::{Reply, write_reply};
 
@@ -216,62 +217,9 @@ impl Session<'_> {
         }
     }
 
-    /// Looks the login up and verifies the password; the login is the full mailbox address.
+    /// The shared login check (`congvu_store::login`), at most
+    /// `MAX_CONCURRENT_PASSWORD_CHECKS` at once; the login is the full mailbox address.
     async fn check_credentials(&self, user: &str, password: &str) -> Result<Login, Refusal> {
-        let address = user.trim().to_lowercase();
-        let account = if address.contains('@') && !address.chars().any(|c| c.is_control()) {
-            self.ctx
-                .store
-                .account_by_address(&address)
-                .await
-                .map_err(|e| Refusal::Reply(store_error_reply(&e)))?
-        } else {
-            None
-        };
-        let hash = account.as_ref().map(|a| a.password_hash.clone());
-        if !self.verify_password(password, hash).await? {
-            return Err(Refusal::Failed(Reply::new(
-                535,
-                "5.7.8",
-                "Authentication credentials invalid",
-            )));
-        }
-        let Some(Account {
-            id, address, state, ..
-        }) = account
-        else {
-            // verify_password never accepts the dummy hash; this is for the type checker.
-            return Err(Refusal::Failed(Reply::new(
-                535,
-                "5.7.8",
-                "Authentication credentials invalid",
-            )));
-        };
-        match state {
-            AccountState::Active => Ok(Login {
-                account: id,
-                address,
-            }),
-            AccountState::Suspended => Err(Refusal::Failed(Reply::new(
-                535,
-                "5.7.8",
-                format!(
-                    "Authentication refused: the mailbox <{address}> is suspended and cannot send mail; ask the mail operator to reactivate it"
-                ),
-            ))),
-            AccountState::Revoked => Err(Refusal::Failed(Reply::new(
-                535,
-                "5.7.8",
-                format!(
-                    "Authentication refused: the mailbox <{address}> has been revoked and can no longer be used"
-                ),
-            ))),
-        }
-    }
-
-    /// Argon2 on the blocking pool, bounded by the context's permits. Without a hash (no
-    /// such login) a dummy hash is checked, which no password matches.
-    async fn verify_password(&self, password: &str, hash: Option<String>) -> Result<bool, Refusal> {
         let unavailable = || {
             Refusal::Reply(Reply::new(
                 454,
@@ -286,28 +234,72 @@ impl Session<'_> {
             .acquire()
             .await
             .map_err(|_| unavailable())?;
-        let password = password.to_string();
-        let known = hash.is_some();
-        let verified = tokio::task::spawn_blocking(move || {
-            let hash = hash.unwrap_or_else(|| dummy_hash().to_string());
-            congvu_core::password::verify_password(&password, &hash)
-        })
+        let config = &self.ctx.config;
+        let ok = check_login(
+            self.ctx.store.as_ref(),
+            &config.login_policy,
+            LoginService::Smtp,
+            user,
+            password,
+            None,
+            &self.peer.ip().to_string(),
+            (config.now)(),
+        )
         .await
-        .map_err(|_| unavailable())?;
-        Ok(known && verified)
+        .map_err(|refusal| refusal_reply(refusal, &user.trim().to_lowercase()))?;
+        Ok(Login {
+            account: ok.account.id,
+            address: ok.account.address,
+        })
     }
 }
 
-/// A valid Argon2id hash of a random password, with the same parameters as real ones, so
-/// checking an unknown login costs what checking a known one does.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let password: [u8; 16] = rand::random();
-        let salt: [u8; 16] = rand::random();
-        let password: String = password.iter().map(|b| format!("{b:02x}")).collect();
-        congvu_core::password::hash_password(&password, &salt).unwrap_or_default()
-    })
+/// Where a user whose password may not be used is sent.
+const CHANGE_PASSWORD: &str = "change it in webmail or ask your unit IT contact to reset it";
+
+/// RFC 4954 §6 defines one reply for credentials that do not let the user in, `535 5.7.8`,
+/// and every refusal uses it with a sentence saying why. An expired or reset password is a
+/// credential the user must replace, so 535 fits (`432 4.7.12` "a password transition is
+/// needed" is about moving to another mechanism, not to a new password). For a mailbox
+/// disabled by the operator the registry has `525 5.7.13` "user account disabled" (RFC 5248),
+/// but it is not in RFC 4954 and clients show a 535's text and ask again more reliably than
+/// an unknown code, so 535 with a sentence naming the state is used there too. A failing
+/// store is `454 4.7.0` (temporary), not counted as a failed login.
+fn refusal_reply(refusal: LoginRefusal, address: &str) -> Refusal {
+    let failed = |text: String| Refusal::Failed(Reply::new(535, "5.7.8", text));
+    match refusal {
+        LoginRefusal::BadCredentials | LoginRefusal::SecondFactorRequired => {
+            failed("Authentication credentials invalid".to_string())
+        }
+        LoginRefusal::AppPasswordRequired => failed(
+            "Authentication credentials invalid: this mailbox uses two-step login, mail \
+             programs must log in with an app password; ask your unit IT contact for one"
+                .to_string(),
+        ),
+        LoginRefusal::Expired => failed(format!(
+            "Authentication credentials invalid: your password has expired; {CHANGE_PASSWORD}"
+        )),
+        LoginRefusal::MustChange => failed(format!(
+            "Authentication credentials invalid: this password was set by an administrator \
+             and must be changed before use; {CHANGE_PASSWORD}"
+        )),
+        LoginRefusal::Disabled(AccountState::Suspended) => failed(format!(
+            "Authentication refused: the mailbox <{address}> is suspended and cannot send mail; \
+             ask the mail operator to reactivate it"
+        )),
+        LoginRefusal::Disabled(AccountState::Revoked | AccountState::Active) => failed(format!(
+            "Authentication refused: the mailbox <{address}> has been revoked and can no longer \
+             be used"
+        )),
+        LoginRefusal::Store(error) => {
+            tracing::warn!(%error, "submission: login check could not read the store");
+            Refusal::Reply(Reply::new(
+                454,
+                "4.7.0",
+                "Temporary authentication failure, try again later",
+            ))
+        }
+    }
 }
 
 /// A client response: base64 (RFC 4954 §4), where `=` stands for an empty response.
