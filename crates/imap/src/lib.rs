@@ -26,6 +26,8 @@ mod collate;
 mod conn;
 mod done;
 mod esearch;
+#[doc(hidden)]
+pub mod fuzzing;
 mod names;
 mod rawargs;
 mod response;

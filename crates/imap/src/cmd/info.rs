@@ -50,6 +50,7 @@ pub fn capabilities(session: &Session) -> String {
                 "RIGHTS=kxte",
                 "QUOTA",
                 "QUOTA=RES-STORAGE",
+                "COMPRESS=DEFLATE",
             ]
             .map(str::to_string),
         );
