@@ -235,6 +235,13 @@ def test_calls_do_what_they_say_and_are_audited(make_server):
     status, found, _ = http(srv, "GET", "/api/v1/directory?q=k%E1%BA%BF%20to%C3%A1n", tok)  # "kế toán"
     assert [e["address"] for e in found] == [TARGET]
 
+    # A user may read their own mailbox, not another's (the handler's scope under the route's roles).
+    user = login(srv, USER)["token"]
+    status, body, _ = http(srv, "GET", f"/api/v1/mailboxes/{TARGET}", user)
+    assert status == 403 and "own mailbox" in body["error"], body
+    status, body, _ = http(srv, "GET", f"/api/v1/mailboxes/{USER}", user)
+    assert status == 200 and body["unit_name"] == "Sở Thông tin và Truyền thông" and body["password_state"] == "valid"
+
     status, moved, _ = http(srv, "POST", f"/api/v1/mailboxes/{TARGET}/suspend", tok, {"reason": "nghỉ phép"})
     assert status == 200 and moved["state"] == "suspended"
     status, body, _ = http(srv, "POST", f"/api/v1/mailboxes/{TARGET}/suspend", tok, {"reason": "lần nữa"})
