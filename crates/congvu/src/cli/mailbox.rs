@@ -117,6 +117,13 @@ pub enum MailboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Grant RFC 4314 rights on a (unit) mailbox to a user, who then sees it over IMAP as
+    /// Shared/<mailbox>/… (see cli/grant.rs).
+    Grant(super::grant::GrantArgs),
+    /// Take every right a user holds on a mailbox away.
+    RevokeGrant(super::grant::RevokeArgs),
+    /// List the grants on a mailbox (--mailbox) or held by a user (--to).
+    Grants(super::grant::ListArgs),
     /// Per-device app passwords for mail programs (IMAP, POP3, SMTP); see cli/credentials.rs.
     #[command(subcommand)]
     AppPassword(super::credentials::AppPasswordCommand),
@@ -317,6 +324,9 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
             }
             Ok(())
         }
+        MailboxCommand::Grant(args) => super::grant::grant(args).await,
+        MailboxCommand::RevokeGrant(args) => super::grant::revoke(args).await,
+        MailboxCommand::Grants(args) => super::grant::list(args).await,
         MailboxCommand::AppPassword(command) => super::credentials::app_password(command).await,
         MailboxCommand::Totp(command) => super::credentials::totp(command).await,
         MailboxCommand::Suspend(args) => change_state(args, LifecycleAction::Suspend).await,

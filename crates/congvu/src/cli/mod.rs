@@ -4,6 +4,7 @@ pub mod audit;
 pub mod credentials;
 pub mod demo;
 pub mod dkim;
+pub mod grant;
 pub mod init;
 pub mod mailbox;
 pub mod ops;
