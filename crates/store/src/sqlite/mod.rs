@@ -30,6 +30,7 @@ mod read;
 mod requests;
 mod rows;
 mod search;
+mod sieve;
 mod totp;
 mod units;
 
@@ -517,5 +518,50 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         app_passwords::expiry_warning_sent(&self.shared.read, account, password_changed_at, days)
             .await
+    }
+
+    async fn sieve_scripts(&self, account: AccountId) -> Result<Vec<crate::SieveScriptInfo>> {
+        sieve::list(&self.shared.read, account).await
+    }
+
+    async fn sieve_script(&self, account: AccountId, name: &str) -> Result<Option<Vec<u8>>> {
+        sieve::get(&self.shared.read, account, name).await
+    }
+
+    async fn active_sieve_script(&self, account: AccountId) -> Result<Option<(String, Vec<u8>)>> {
+        sieve::active(&self.shared.read, account).await
+    }
+
+    async fn put_sieve_script(
+        &self,
+        account: AccountId,
+        name: &str,
+        content: &[u8],
+        at: i64,
+    ) -> Result<()> {
+        sieve::put(&self.shared, account, name, content, at).await
+    }
+
+    async fn delete_sieve_script(&self, account: AccountId, name: &str) -> Result<()> {
+        sieve::delete(&self.shared, account, name).await
+    }
+
+    async fn rename_sieve_script(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        sieve::rename(&self.shared, account, from, to).await
+    }
+
+    async fn set_active_sieve_script(&self, account: AccountId, name: Option<&str>) -> Result<()> {
+        sieve::set_active(&self.shared, account, name).await
+    }
+
+    async fn claim_vacation_reply(
+        &self,
+        account: AccountId,
+        handle: &str,
+        sender: &str,
+        now: i64,
+        period: i64,
+    ) -> Result<bool> {
+        sieve::claim_vacation_reply(&self.shared, account, handle, sender, now, period).await
     }
 }
