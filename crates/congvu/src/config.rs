@@ -248,6 +248,9 @@ pub struct PolicySection {
     pub password_history: u32,
     /// How often `serve` looks for passwords 14, 7 or 1 days from expiry and mails a warning.
     pub expiry_warning_interval: String,
+    /// Where mail may be forwarded automatically (R-POL-6): these domains and their
+    /// subdomains. Sieve `redirect` elsewhere is refused when the script is uploaded.
+    pub government_domains: Vec<String>,
 }
 
 impl Default for PolicySection {
@@ -258,6 +261,7 @@ impl Default for PolicySection {
             revoked_retention: "365d".into(),
             password_history: 5,
             expiry_warning_interval: "1h".into(),
+            government_domains: vec!["gov.vn".into()],
         }
     }
 }
@@ -559,11 +563,7 @@ fn validate(config: &Config) -> Result<()> {
         }
     }
     // Listeners whose servers are not part of this build: refuse rather than silently ignore.
-    for (key, value) in [
-        ("managesieve", &l.managesieve),
-        ("https", &l.https),
-        ("ldap", &l.ldap),
-    ] {
+    for (key, value) in [("https", &l.https), ("ldap", &l.ldap)] {
         if !value.is_empty() {
             bail!(config_error(format!(
                 "[listen] {key}: this service is not available in this build yet; leave it empty"
@@ -755,8 +755,9 @@ pop3s = "0.0.0.0:995"
 # The JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and the public directory page.
 # Plain HTTP: keep it on loopback or behind a TLS reverse proxy.
 http = ""
-# Not yet available in this build: managesieve, https, ldap.
+# ManageSieve (RFC 5804) for mail filters and vacation replies, e.g. "0.0.0.0:4190".
 managesieve = ""
+# Not yet available in this build: https, ldap.
 https = ""
 ldap = ""
 
@@ -802,6 +803,8 @@ revoked_retention = "365d"
 password_history = 5
 # How often the server looks for passwords 14, 7 or 1 days from expiry and mails a warning.
 expiry_warning_interval = "1h"
+# Automatic forwarding (Sieve redirect) only to these domains and their subdomains (R-POL-6).
+government_domains = ["gov.vn"]
 
 [attachments]
 # R-POL-3. Executables are refused by these extensions and, whatever the name, by content

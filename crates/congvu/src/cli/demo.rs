@@ -39,7 +39,7 @@ const MAILBOXES: &[(&str, &str, AccountKind)] = &[
 ];
 
 /// (listener, demo address, address in the file `init` writes).
-const PORTS: [(&str, &str, &str); 8] = [
+const PORTS: [(&str, &str, &str); 9] = [
     ("smtp", "127.0.0.1:2525", "0.0.0.0:25"),
     ("submission", "127.0.0.1:2587", "0.0.0.0:587"),
     ("submissions", "127.0.0.1:2465", "0.0.0.0:465"),
@@ -48,6 +48,7 @@ const PORTS: [(&str, &str, &str); 8] = [
     ("pop3", "127.0.0.1:2110", "0.0.0.0:110"),
     ("pop3s", "127.0.0.1:2995", "0.0.0.0:995"),
     ("http", "127.0.0.1:2080", ""),
+    ("managesieve", "127.0.0.1:24190", ""),
 ];
 
 pub async fn run(dir: &Path) -> Result<()> {
@@ -118,6 +119,7 @@ fn print_banner(dir: &Path, bound: &crate::serve::Bound) {
             "imaps" => "IMAP over implicit TLS",
             "pop3" => "POP3 (STLS; plain USER/PASS allowed on loopback)",
             "pop3s" => "POP3 over implicit TLS",
+            "managesieve" => "ManageSieve (mail filters, vacation), STARTTLS",
             "http" => "JSON API and public directory page",
             _ => "",
         };
