@@ -323,6 +323,22 @@ pub trait Store: Send + Sync + 'static {
     /// Full records for the given UIDs (those that exist), in UID order. The records' index
     /// may leave `search_exact`/`search_folded` empty (searching goes through `search_text`).
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>>;
+    /// The Date header (`MessageIndex::sent_at`) of every message of the folder, in UID order:
+    /// what SORT by DATE needs. The default reads full records; backends override it.
+    async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {
+        let uids: Vec<Uid> = self
+            .list_messages(folder)
+            .await?
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        Ok(self
+            .fetch_records(folder, &uids)
+            .await?
+            .iter()
+            .map(|r| (r.summary.uid, r.index.sent_at))
+            .collect())
+    }
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
     /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is
     /// searched (matching with or without diacritics), otherwise the exact text. Case-insensitive.

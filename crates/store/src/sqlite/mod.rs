@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     /// Transactions the delivery writer committed, and the deliveries they held.
     batches: AtomicU64,
     batched_deliveries: AtomicU64,
+    /// Views of large folders for SELECT (`read.rs`).
+    views: read::ViewCache,
 }
 
 /// Counters of the group commit, for metrics and tests: `deliveries / batches` is the
@@ -135,6 +137,7 @@ impl SqliteStore {
             changes,
             batches: AtomicU64::new(0),
             batched_deliveries: AtomicU64::new(0),
+            views: read::ViewCache::default(),
         });
         let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
         let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
@@ -275,11 +278,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_messages(&self, folder: FolderId) -> Result<Vec<MessageSummary>> {
-        read::list_messages(&self.shared.read, folder).await
+        read::list_messages(&self.shared.read, &self.shared.views, folder).await
     }
 
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>> {
         read::fetch_records(&self.shared.read, folder, uids).await
+    }
+
+    async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {
+        read::sent_dates(&self.shared.read, folder).await
     }
 
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges> {
