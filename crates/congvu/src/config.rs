@@ -33,7 +33,7 @@ pub struct Config {
     pub outbound: OutboundSection,
     pub queue: QueueSection,
     pub log: LogSection,
-    /// R-ACC-4: the directory's public page (LDAP keys join this section later).
+    /// R-ACC-4: the directory's public page and its LDAP server.
     pub directory: DirectorySection,
 }
 
@@ -248,9 +248,6 @@ pub struct PolicySection {
     pub password_history: u32,
     /// How often `serve` looks for passwords 14, 7 or 1 days from expiry and mails a warning.
     pub expiry_warning_interval: String,
-    /// Where mail may be forwarded automatically (R-POL-6): these domains and their
-    /// subdomains. Sieve `redirect` elsewhere is refused when the script is uploaded.
-    pub government_domains: Vec<String>,
 }
 
 impl Default for PolicySection {
@@ -261,7 +258,6 @@ impl Default for PolicySection {
             revoked_retention: "365d".into(),
             password_history: 5,
             expiry_warning_interval: "1h".into(),
-            government_domains: vec!["gov.vn".into()],
         }
     }
 }
@@ -291,6 +287,23 @@ fn duration_secs(text: &str) -> i64 {
 pub struct DirectorySection {
     /// Serve `/directory` on `[listen] http` to anyone: units and their addresses only.
     pub public: bool,
+    /// Let LDAP clients search without a bind. Off by default: the directory lists staff, so
+    /// address books bind with a mailbox's address and password.
+    pub ldap_anonymous: bool,
+    /// The LDAP naming context; empty derives it from the first of `[server] domains`
+    /// (bacgiang.gov.vn → dc=bacgiang,dc=gov,dc=vn).
+    pub ldap_base_dn: String,
+}
+
+impl DirectorySection {
+    /// `ldap_base_dn`, or the one derived from `domain`.
+    pub fn ldap_base(&self, domain: &str) -> String {
+        if self.ldap_base_dn.trim().is_empty() {
+            congvu_directory::ldap::dn::base_for_domain(domain)
+        } else {
+            self.ldap_base_dn.trim().to_string()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -563,12 +576,18 @@ fn validate(config: &Config) -> Result<()> {
         }
     }
     // Listeners whose servers are not part of this build: refuse rather than silently ignore.
-    for (key, value) in [("https", &l.https), ("ldap", &l.ldap)] {
+    for (key, value) in [("managesieve", &l.managesieve), ("https", &l.https)] {
         if !value.is_empty() {
             bail!(config_error(format!(
                 "[listen] {key}: this service is not available in this build yet; leave it empty"
             )));
         }
+    }
+    let base = &config.directory.ldap_base_dn;
+    if congvu_directory::ldap::dn::Dn::parse(base).is_err() {
+        bail!(config_error(format!(
+            "[directory] ldap_base_dn = \"{base}\" is not a DN such as \"dc=bacgiang,dc=gov,dc=vn\" (leave it empty to derive it from the domain)"
+        )));
     }
     parse_duration(&config.smtp.idle_timeout)
         .map_err(|e| config_error(format!("[smtp] idle_timeout: {e}")))?;
@@ -755,10 +774,11 @@ pop3s = "0.0.0.0:995"
 # The JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and the public directory page.
 # Plain HTTP: keep it on loopback or behind a TLS reverse proxy.
 http = ""
-# ManageSieve (RFC 5804) for mail filters and vacation replies, e.g. "0.0.0.0:4190".
+# Not yet available in this build: managesieve, https.
 managesieve = ""
-# Not yet available in this build: https, ldap.
 https = ""
+# The read-only LDAP directory for address books (Thunderbird, Outlook), e.g. "0.0.0.0:389".
+# Plain LDAP without TLS: binds send passwords in the clear, so keep it on the internal network.
 ldap = ""
 
 [smtp]
@@ -803,8 +823,6 @@ revoked_retention = "365d"
 password_history = 5
 # How often the server looks for passwords 14, 7 or 1 days from expiry and mails a warning.
 expiry_warning_interval = "1h"
-# Automatic forwarding (Sieve redirect) only to these domains and their subdomains (R-POL-6).
-government_domains = ["gov.vn"]
 
 [attachments]
 # R-POL-3. Executables are refused by these extensions and, whatever the name, by content
@@ -871,6 +889,12 @@ level = "info"
 [directory]
 # Publish the units and their addresses at http://[listen] http/directory (R-ACC-4).
 public = false
+# LDAP ([listen] ldap): searches without a bind? false = address books must bind with a
+# mailbox's address (or mail=ADDRESS,ou=people,BASE) and its password.
+ldap_anonymous = false
+# The naming context clients use as search base; empty = from the first domain
+# (bacgiang.gov.vn → "dc=bacgiang,dc=gov,dc=vn").
+ldap_base_dn = ""
 "#
     )
 }

@@ -83,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => cli::audit::run(command).await,
         Command::Queue { command } => cli::queue::run(command).await,
         Command::Dkim { command } => cli::dkim::run(command).await,
+        Command::Directory { command } => cli::directory::run(command).await,
         Command::Token { command } => cli::token::run(command).await,
     }
 }

@@ -113,19 +113,6 @@ pub async fn run(
         locks: congvu_pop3::MailboxLocks::default(),
     });
 
-    let managesieve = Arc::new(congvu_managesieve::ManageSieveContext {
-        store: store.clone(),
-        tls: Some(tls.clone()),
-        config: congvu_managesieve::ManageSieveConfig {
-            hostname: c.server.hostname.clone(),
-            idle_timeout: config::parse_duration(&c.imap.idle_timeout)?,
-            allow_plaintext_auth_on_loopback: c.imap.allow_plaintext_auth_on_loopback,
-            government_domains: c.policy.government_domains.clone(),
-            login_policy,
-            now: storage::now,
-        },
-    });
-
     let outbound = Arc::new(congvu_smtp::outbound::OutboundContext {
         store: store.clone(),
         blobs: blobs.clone(),
@@ -153,6 +140,20 @@ pub async fn run(
             ..Default::default()
         },
     );
+
+    // The read-only directory for address books on [listen] ldap (R-ACC-4).
+    let domain = c.server.domains.first().cloned().unwrap_or_default();
+    let ldap = Arc::new(congvu_directory::ldap::LdapContext {
+        store: store.clone(),
+        config: congvu_directory::ldap::LdapConfig {
+            base_dn: c.directory.ldap_base(&domain),
+            domain,
+            anonymous: c.directory.ldap_anonymous,
+            size_limit: congvu_directory::ldap::DEFAULT_SIZE_LIMIT,
+            idle_timeout: congvu_directory::ldap::DEFAULT_IDLE_TIMEOUT,
+        },
+        now: storage::now,
+    });
 
     let mut servers = tokio::task::JoinSet::new();
     for (key, listener) in listeners {
@@ -196,11 +197,7 @@ pub async fn run(
                 stop,
             )),
             "http" => servers.spawn(congvu_web::serve(listener, web.clone(), stop)),
-            "managesieve" => servers.spawn(congvu_managesieve::serve(
-                listener,
-                managesieve.clone(),
-                stop,
-            )),
+            "ldap" => servers.spawn(congvu_directory::ldap::serve(listener, ldap.clone(), stop)),
             // config::validate refuses the listeners this build does not have.
             other => anyhow::bail!("[listen] {other}: no server for this service"),
         };

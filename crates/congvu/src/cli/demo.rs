@@ -48,7 +48,7 @@ const PORTS: [(&str, &str, &str); 9] = [
     ("pop3", "127.0.0.1:2110", "0.0.0.0:110"),
     ("pop3s", "127.0.0.1:2995", "0.0.0.0:995"),
     ("http", "127.0.0.1:2080", ""),
-    ("managesieve", "127.0.0.1:24190", ""),
+    ("ldap", "127.0.0.1:2389", ""),
 ];
 
 pub async fn run(dir: &Path) -> Result<()> {
@@ -119,11 +119,17 @@ fn print_banner(dir: &Path, bound: &crate::serve::Bound) {
             "imaps" => "IMAP over implicit TLS",
             "pop3" => "POP3 (STLS; plain USER/PASS allowed on loopback)",
             "pop3s" => "POP3 over implicit TLS",
-            "managesieve" => "ManageSieve (mail filters, vacation), STARTTLS",
             "http" => "JSON API and public directory page",
+            "ldap" => "LDAP directory (address book), read-only; bind as a mailbox",
             _ => "",
         };
         println!("  {key:<12} {addr:<18} {note}");
+        if *key == "ldap" {
+            println!(
+                "  {:<12} ldapsearch -x -H ldap://{addr} -D annv@{DOMAIN} -w {PASSWORD} -b dc=bacgiang,dc=gov,dc=vn '(cn=*nguyen*)'",
+                ""
+            );
+        }
         if *key == "http" {
             println!(
                 "  {:<12} http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)",

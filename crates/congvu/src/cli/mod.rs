@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod demo;
+pub mod directory;
 pub mod dkim;
 pub mod grant;
 pub mod init;
@@ -87,5 +88,10 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: token::TokenCommand,
+    },
+    /// The directory (danh bạ): search it, export it as CSV or vCard.
+    Directory {
+        #[command(subcommand)]
+        command: directory::DirectoryCommand,
     },
 }

@@ -1,6 +1,0 @@
-//! One module per load mode; each prints `RESULT` lines.
-
-pub mod bigfolder;
-pub mod idle;
-pub mod mixed;
-pub mod populate;

@@ -1,0 +1,635 @@
+//! One LDAP connection: read a message, answer it, until Unbind, an error, idle time-out or
+//! shutdown (RFC 4511 §4).
+//!
+//! State: who is bound (nobody, anonymous, or a mailbox) and how many binds failed. A
+//! search is allowed when bound as a mailbox, or anonymously when configuration allows it;
+//! the root DSE is always readable. An anonymous bind always succeeds (RFC 4513 §5.1.1), so
+//! that discovery works; what anonymity may read is decided per operation.
+
+use super::dn::Dn;
+use super::filter::{Truth, evaluate, too_deep};
+use super::tree::{Node, Tree, canonical};
+use super::{LdapContext, MAX_BER_DEPTH, MAX_BIND_FAILURES, MAX_MESSAGE};
+use congvu_core::password::{hash_password, verify_password};
+use congvu_store::{AccountState, NewAuditEntry};
+use futures_util::{SinkExt, StreamExt};
+use ldap3_proto::LdapCodec;
+use ldap3_proto::proto::{
+    LdapBindCred, LdapBindRequest, LdapBindResponse, LdapCompareRequest, LdapExtendedRequest,
+    LdapExtendedResponse, LdapFilter, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult,
+    LdapResultCode, LdapSearchRequest, LdapSearchResultEntry, LdapSearchScope,
+};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpStream;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+/// RFC 4532 "Who am I?".
+const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
+/// RFC 4511 §4.14.1 StartTLS (not offered by this listener).
+const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+/// Audit entries name at most this much of what was typed as a bind name.
+const MAX_AUDITED_NAME: usize = 320;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bound {
+    Nobody,
+    Anonymous,
+    /// A mailbox, by address, with the DN it bound as.
+    Mailbox {
+        address: String,
+        dn: String,
+    },
+}
+
+struct Session {
+    ctx: Arc<LdapContext>,
+    peer: SocketAddr,
+    bound: Bound,
+    failures: u32,
+}
+
+/// What to do after answering one message.
+enum Next {
+    Continue,
+    Close,
+}
+
+pub(super) async fn run_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<LdapContext>,
+    shutdown: CancellationToken,
+) {
+    let (read, write) = stream.into_split();
+    let mut reader = FramedRead::new(read, LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)));
+    let mut writer = FramedWrite::new(
+        write,
+        LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)),
+    );
+    let idle = ctx.config.idle_timeout;
+    let mut session = Session {
+        ctx,
+        peer,
+        bound: Bound::Nobody,
+        failures: 0,
+    };
+    tracing::debug!(%peer, "ldap connection");
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = writer
+                    .send(notice(LdapResultCode::Unavailable, "the server is shutting down"))
+                    .await;
+                break;
+            }
+            next = tokio::time::timeout(idle, reader.next()) => next,
+        };
+        let msg = match next {
+            Err(_) => {
+                tracing::debug!(%peer, "ldap connection idle; closing");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(error))) => {
+                // Malformed BER, an unknown operation, or a message over MAX_MESSAGE: the
+                // stream cannot be resynchronised, so only this connection ends.
+                tracing::warn!(%peer, %error, "ldap: unreadable message; disconnecting");
+                let _ = writer
+                    .send(notice(
+                        LdapResultCode::ProtocolError,
+                        "unreadable LDAP message (malformed BER or too large)",
+                    ))
+                    .await;
+                break;
+            }
+            Ok(Some(Ok(msg))) => msg,
+        };
+        let mut replies = Vec::new();
+        let next = session.answer(msg, &mut replies).await;
+        let mut failed = false;
+        for reply in replies {
+            if let Err(error) = writer.feed(reply).await {
+                tracing::debug!(%peer, %error, "ldap write failed");
+                failed = true;
+                break;
+            }
+        }
+        if failed || writer.flush().await.is_err() {
+            break;
+        }
+        if let Next::Close = next {
+            break;
+        }
+    }
+}
+
+impl Session {
+    async fn answer(&mut self, msg: LdapMsg, out: &mut Vec<LdapMsg>) -> Next {
+        let id = msg.msgid;
+        match msg.op {
+            LdapOp::BindRequest(req) => return self.bind(id, req, out).await,
+            LdapOp::UnbindRequest => return Next::Close,
+            LdapOp::SearchRequest(req) => self.search(id, req, out).await,
+            LdapOp::CompareRequest(req) => self.compare(id, req, out).await,
+            // RFC 4511 §4.11: no answer to an abandon; our searches finish before the next read.
+            LdapOp::AbandonRequest(_) => {}
+            LdapOp::ExtendedRequest(req) => out.push(self.extended(id, &req)),
+            LdapOp::AddRequest(_) => out.push(read_only(id, LdapOp::AddResponse)),
+            LdapOp::ModifyRequest(_) => out.push(read_only(id, LdapOp::ModifyResponse)),
+            LdapOp::DelRequest(_) => out.push(read_only(id, LdapOp::DelResponse)),
+            LdapOp::ModifyDNRequest(_) => out.push(read_only(id, LdapOp::ModifyDNResponse)),
+            // Responses are what servers send, never receive.
+            _ => {
+                tracing::warn!(peer = %self.peer, "ldap: a response sent to the server; disconnecting");
+                out.push(notice(
+                    LdapResultCode::ProtocolError,
+                    "a client may not send responses",
+                ));
+                return Next::Close;
+            }
+        }
+        Next::Continue
+    }
+
+    // ---- bind (RFC 4511 §4.2, RFC 4513 §5) ----
+
+    async fn bind(&mut self, id: i32, req: LdapBindRequest, out: &mut Vec<LdapMsg>) -> Next {
+        // §4.2.1: a bind first moves the connection to anonymous.
+        self.bound = Bound::Nobody;
+        let reply = |code, text: &str| LdapMsg {
+            msgid: id,
+            op: LdapOp::BindResponse(LdapBindResponse {
+                res: result(code, text),
+                saslcreds: None,
+            }),
+            ctrl: vec![],
+        };
+        if req.version != 3 {
+            out.push(reply(
+                LdapResultCode::ProtocolError,
+                "only LDAP version 3 is supported",
+            ));
+            return Next::Continue;
+        }
+        let password = match req.cred {
+            LdapBindCred::Simple(password) => password,
+            LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
+                out.push(reply(
+                    LdapResultCode::AuthMethodNotSupported,
+                    "only simple binds are supported",
+                ));
+                return Next::Continue;
+            }
+        };
+        match (req.dn.trim().is_empty(), password.is_empty()) {
+            // RFC 4513 §5.1.1: anonymous. The bind itself succeeds even when anonymous
+            // reading is off, so that tools which bind anonymously before reading the root
+            // DSE can still discover the naming context; searches then get
+            // insufficientAccessRights.
+            (true, true) => {
+                self.bound = Bound::Anonymous;
+                out.push(reply(LdapResultCode::Success, ""));
+                return Next::Continue;
+            }
+            // RFC 4513 §5.1.2: a name without a password is an unauthenticated bind, which
+            // servers should refuse rather than treat as a login.
+            (false, true) => {
+                out.push(reply(
+                    LdapResultCode::UnwillingToPerform,
+                    "unauthenticated bind (a name without a password) is not allowed",
+                ));
+                return Next::Continue;
+            }
+            _ => {}
+        }
+        let address = self.bind_address(&req.dn);
+        match self.check_password(address.as_deref(), &password).await {
+            Ok(address) => {
+                self.failures = 0;
+                let dn = req.dn.trim().to_string();
+                tracing::info!(peer = %self.peer, %address, "ldap bind");
+                self.bound = Bound::Mailbox { address, dn };
+                out.push(reply(LdapResultCode::Success, ""));
+                Next::Continue
+            }
+            Err(BindError::Unavailable) => {
+                out.push(reply(
+                    LdapResultCode::Unavailable,
+                    "storage unavailable, try again",
+                ));
+                Next::Continue
+            }
+            Err(BindError::Refused(reason)) => {
+                self.failures += 1;
+                self.audit_failure(&req.dn, address.as_deref(), reason)
+                    .await;
+                out.push(reply(
+                    LdapResultCode::InvalidCredentials,
+                    "wrong name or password",
+                ));
+                if self.failures >= MAX_BIND_FAILURES {
+                    out.push(notice(
+                        LdapResultCode::Unavailable,
+                        "too many failed binds; reconnect to try again",
+                    ));
+                    return Next::Close;
+                }
+                Next::Continue
+            }
+        }
+    }
+
+    /// The mailbox a bind name means: a plain address, or a DN whose first RDN is
+    /// `mail=ADDRESS` or `uid=LOCAL` (completed with the domain), under our base or alone.
+    fn bind_address(&self, name: &str) -> Option<String> {
+        let name = name.trim();
+        if !name.contains('=') {
+            return name.contains('@').then(|| name.to_lowercase());
+        }
+        let dn = Dn::parse(name).ok()?;
+        let base = Dn::parse(&self.ctx.config.base_dn).ok()?;
+        let rest = dn.parent();
+        if !rest.is_root() && !rest.is_within(&base) {
+            return None;
+        }
+        match dn.first()? {
+            ("mail", value) if value.contains('@') => Some(value.to_string()),
+            ("uid", value) if value.contains('@') => Some(value.to_string()),
+            ("uid", value) if !value.is_empty() => {
+                Some(format!("{value}@{}", self.ctx.config.domain))
+            }
+            _ => None,
+        }
+    }
+
+    /// An active mailbox with this password. An unknown name costs the same Argon2 work as a
+    /// known one, so timing does not tell which mailboxes exist.
+    async fn check_password(
+        &self,
+        address: Option<&str>,
+        password: &str,
+    ) -> Result<String, BindError> {
+        let account = match address {
+            Some(a) => self
+                .ctx
+                .store
+                .account_by_address(a)
+                .await
+                .map_err(|_| BindError::Unavailable)?,
+            None => None,
+        };
+        let hash = account
+            .as_ref()
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_string());
+        let password = password.to_string();
+        // Argon2 runs on the blocking pool, never on a runtime worker.
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        match account {
+            None => Err(BindError::Refused("bad credentials")),
+            Some(_) if !ok => Err(BindError::Refused("bad credentials")),
+            // Told only after a right password, and in the audit log, not to the client.
+            Some(a) if a.state != AccountState::Active => Err(BindError::Refused(match a.state {
+                AccountState::Suspended => "mailbox suspended",
+                _ => "mailbox revoked",
+            })),
+            Some(a) => Ok(a.address),
+        }
+    }
+
+    /// R-POL-10: every failed login is in the audit log, with the source address.
+    async fn audit_failure(&self, name: &str, address: Option<&str>, reason: &str) {
+        let attempted: String = address
+            .unwrap_or(name)
+            .chars()
+            .take(MAX_AUDITED_NAME)
+            .collect();
+        let entry = NewAuditEntry {
+            at: (self.ctx.now)(),
+            actor: attempted.clone(),
+            role: "user".into(),
+            action: "login.failed".into(),
+            target: attempted,
+            source_ip: self.peer.ip().to_string(),
+            detail: format!("ldap bind: {reason}"),
+            ..Default::default()
+        };
+        if let Err(error) = self.ctx.store.append_audit(entry).await {
+            tracing::error!(%error, "ldap: cannot write the audit log");
+        }
+        tracing::info!(peer = %self.peer, reason, "ldap bind refused");
+    }
+
+    fn may_read(&self) -> bool {
+        match self.bound {
+            Bound::Mailbox { .. } => true,
+            Bound::Anonymous | Bound::Nobody => self.ctx.config.anonymous,
+        }
+    }
+
+    // ---- search (RFC 4511 §4.5) ----
+
+    async fn search(&self, id: i32, req: LdapSearchRequest, out: &mut Vec<LdapMsg>) {
+        let done = |code, text: &str| LdapMsg {
+            msgid: id,
+            op: LdapOp::SearchResultDone(result(code, text)),
+            ctrl: vec![],
+        };
+        let Ok(base) = Dn::parse(&req.base) else {
+            out.push(done(
+                LdapResultCode::InvalidDNSyntax,
+                "the search base is not a DN",
+            ));
+            return;
+        };
+        if too_deep(&req.filter) {
+            out.push(done(
+                LdapResultCode::UnwillingToPerform,
+                "the filter is nested too deeply",
+            ));
+            return;
+        }
+        let selection = Selection::new(&req.attrs, req.typesonly);
+        if base.is_root() && req.scope == LdapSearchScope::Base {
+            let tree = Tree::new(&self.ctx.config.base_dn, &self.ctx.config.domain, &[]);
+            let dse = tree.root_dse();
+            if evaluate(&req.filter, &dse) == Truth::True {
+                out.push(entry_msg(id, &dse, &selection, true));
+            }
+            out.push(done(LdapResultCode::Success, ""));
+            return;
+        }
+        if !self.may_read() {
+            out.push(done(
+                LdapResultCode::InsufficentAccessRights,
+                "anonymous reading is off: bind with your mail address and password",
+            ));
+            return;
+        }
+        let entries = match crate::entries(&*self.ctx.store).await {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::error!(%error, "ldap: reading the directory failed");
+                out.push(done(
+                    LdapResultCode::Unavailable,
+                    "storage unavailable, try again",
+                ));
+                return;
+            }
+        };
+        let tree = Tree::new(&self.ctx.config.base_dn, &self.ctx.config.domain, &entries);
+        // Levels below the root DSE: the base entry is 1, the containers 2, mailboxes 3.
+        let level = |dn: &Dn| {
+            if dn.is_root() {
+                0
+            } else {
+                dn.0.len() + 1 - tree.base.0.len().min(dn.0.len())
+            }
+        };
+        let base_level = level(&base);
+        let limit = match usize::try_from(req.sizelimit) {
+            Ok(n) if n > 0 => n.min(self.ctx.config.size_limit),
+            _ => self.ctx.config.size_limit,
+        };
+        if !base.is_root() && !tree.exists(&base) {
+            out.push(LdapMsg {
+                msgid: id,
+                op: LdapOp::SearchResultDone(LdapResult {
+                    code: LdapResultCode::NoSuchObject,
+                    matcheddn: tree.matched(&base),
+                    message: format!("there is no entry {}", req.base),
+                    referral: vec![],
+                }),
+                ctrl: vec![],
+            });
+            return;
+        }
+        let mut sent = 0usize;
+        for node in tree.nodes() {
+            if !node.dn.is_within(&base) {
+                continue;
+            }
+            let in_scope = match req.scope {
+                LdapSearchScope::Base => node.dn == base,
+                LdapSearchScope::OneLevel => level(&node.dn) == base_level + 1,
+                LdapSearchScope::Subtree => true,
+                LdapSearchScope::Children => node.dn != base,
+            };
+            if !in_scope || evaluate(&req.filter, &node) != Truth::True {
+                continue;
+            }
+            if sent == limit {
+                out.push(done(
+                    LdapResultCode::SizeLimitExceeded,
+                    &format!("more than {limit} entries match; narrow the search"),
+                ));
+                return;
+            }
+            out.push(entry_msg(id, &node, &selection, false));
+            sent += 1;
+        }
+        out.push(done(LdapResultCode::Success, ""));
+    }
+
+    // ---- compare (RFC 4511 §4.10) ----
+
+    async fn compare(&self, id: i32, req: LdapCompareRequest, out: &mut Vec<LdapMsg>) {
+        let reply = |code, text: &str| LdapMsg {
+            msgid: id,
+            op: LdapOp::CompareResult(result(code, text)),
+            ctrl: vec![],
+        };
+        if !self.may_read() {
+            out.push(reply(
+                LdapResultCode::InsufficentAccessRights,
+                "bind with your mail address and password to read the directory",
+            ));
+            return;
+        }
+        let Ok(dn) = Dn::parse(&req.dn) else {
+            out.push(reply(LdapResultCode::InvalidDNSyntax, "not a DN"));
+            return;
+        };
+        if canonical(&req.atype).is_none() {
+            out.push(reply(
+                LdapResultCode::UndefinedAttributeType,
+                "unknown attribute type",
+            ));
+            return;
+        }
+        let Ok(value) = String::from_utf8(req.val) else {
+            out.push(reply(
+                LdapResultCode::InvalidAttributeSyntax,
+                "the value is not UTF-8",
+            ));
+            return;
+        };
+        let entries = match crate::entries(&*self.ctx.store).await {
+            Ok(entries) => entries,
+            Err(_) => {
+                out.push(reply(
+                    LdapResultCode::Unavailable,
+                    "storage unavailable, try again",
+                ));
+                return;
+            }
+        };
+        let tree = Tree::new(&self.ctx.config.base_dn, &self.ctx.config.domain, &entries);
+        let Some(node) = tree.nodes().find(|n| n.dn == dn) else {
+            out.push(reply(LdapResultCode::NoSuchObject, "no such entry"));
+            return;
+        };
+        let assertion = LdapFilter::Equality(req.atype, value);
+        out.push(match evaluate(&assertion, &node) {
+            Truth::True => reply(LdapResultCode::CompareTrue, ""),
+            _ => reply(LdapResultCode::CompareFalse, ""),
+        });
+    }
+
+    // ---- extended operations (RFC 4511 §4.12) ----
+
+    fn extended(&self, id: i32, req: &LdapExtendedRequest) -> LdapMsg {
+        let (res, value) = match req.name.as_str() {
+            // RFC 4532 §2: "dn:" and the bound DN, or empty when anonymous.
+            OID_WHOAMI => {
+                let authz = match &self.bound {
+                    Bound::Mailbox { dn, .. } => format!("dn:{dn}"),
+                    _ => String::new(),
+                };
+                (
+                    result(LdapResultCode::Success, ""),
+                    Some(authz.into_bytes()),
+                )
+            }
+            OID_STARTTLS => (
+                result(
+                    LdapResultCode::ProtocolError,
+                    "StartTLS is not offered on this listener",
+                ),
+                None,
+            ),
+            _ => (
+                result(LdapResultCode::ProtocolError, "unknown extended operation"),
+                None,
+            ),
+        };
+        LdapMsg {
+            msgid: id,
+            op: LdapOp::ExtendedResponse(LdapExtendedResponse {
+                res,
+                name: None,
+                value,
+            }),
+            ctrl: vec![],
+        }
+    }
+}
+
+enum BindError {
+    /// Wrong name or password, or a mailbox that may not log in; the reason is for the log.
+    Refused(&'static str),
+    Unavailable,
+}
+
+/// A fixed Argon2id hash that no password matches in practice, verified in place of an
+/// unknown mailbox's.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        hash_password("congvu-ldap-no-such-mailbox", &[7u8; 16]).unwrap_or_default()
+    })
+}
+
+fn result(code: LdapResultCode, text: &str) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: String::new(),
+        message: text.to_string(),
+        referral: vec![],
+    }
+}
+
+fn read_only(id: i32, op: fn(LdapResult) -> LdapOp) -> LdapMsg {
+    LdapMsg {
+        msgid: id,
+        op: op(result(
+            LdapResultCode::UnwillingToPerform,
+            "the directory is read-only",
+        )),
+        ctrl: vec![],
+    }
+}
+
+/// RFC 4511 §4.4.1 Notice of Disconnection.
+fn notice(code: LdapResultCode, text: &str) -> LdapMsg {
+    ldap3_proto::DisconnectionNotice::gen_response(code, text)
+}
+
+/// Which attributes a search asked for (RFC 4511 §4.5.1.8).
+struct Selection {
+    all: bool,
+    names: HashSet<&'static str>,
+    /// "+" was asked for: the root DSE's attributes, which are operational (RFC 4512 §5.1).
+    operational: bool,
+    types_only: bool,
+}
+
+impl Selection {
+    fn new(attrs: &[String], types_only: bool) -> Selection {
+        let mut all = attrs.is_empty();
+        let mut operational = false;
+        let mut names = HashSet::new();
+        for a in attrs {
+            match a.trim() {
+                "*" => all = true,
+                "+" => operational = true,
+                // "1.1": no attributes (unless others are named too).
+                "1.1" => {}
+                other => {
+                    if let Some(name) = canonical(other) {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        Selection {
+            all,
+            names,
+            operational,
+            types_only,
+        }
+    }
+
+    fn wants(&self, name: &str, root_dse: bool) -> bool {
+        self.all || self.names.contains(name) || (root_dse && self.operational)
+    }
+}
+
+fn entry_msg(id: i32, node: &Node, selection: &Selection, root_dse: bool) -> LdapMsg {
+    let attributes = node
+        .attrs
+        .iter()
+        .filter(|(name, _)| selection.wants(name, root_dse))
+        .map(|(name, values)| LdapPartialAttribute {
+            atype: name.to_string(),
+            vals: if selection.types_only {
+                vec![]
+            } else {
+                values.iter().map(|v| v.as_bytes().to_vec()).collect()
+            },
+        })
+        .collect();
+    LdapMsg {
+        msgid: id,
+        op: LdapOp::SearchResultEntry(LdapSearchResultEntry {
+            dn: node.dn_text.clone(),
+            attributes,
+        }),
+        ctrl: vec![],
+    }
+}
