@@ -248,6 +248,9 @@ pub struct PolicySection {
     pub password_history: u32,
     /// How often `serve` looks for passwords 14, 7 or 1 days from expiry and mails a warning.
     pub expiry_warning_interval: String,
+    /// Where mail may be forwarded automatically (R-POL-6): these domains and their
+    /// subdomains. Sieve `redirect` elsewhere is refused when the script is uploaded.
+    pub government_domains: Vec<String>,
 }
 
 impl Default for PolicySection {
@@ -258,6 +261,7 @@ impl Default for PolicySection {
             revoked_retention: "365d".into(),
             password_history: 5,
             expiry_warning_interval: "1h".into(),
+            government_domains: vec!["gov.vn".into()],
         }
     }
 }
@@ -576,7 +580,7 @@ fn validate(config: &Config) -> Result<()> {
         }
     }
     // Listeners whose servers are not part of this build: refuse rather than silently ignore.
-    for (key, value) in [("managesieve", &l.managesieve), ("https", &l.https)] {
+    for (key, value) in [("https", &l.https)] {
         if !value.is_empty() {
             bail!(config_error(format!(
                 "[listen] {key}: this service is not available in this build yet; leave it empty"
@@ -774,8 +778,9 @@ pop3s = "0.0.0.0:995"
 # The JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and the public directory page.
 # Plain HTTP: keep it on loopback or behind a TLS reverse proxy.
 http = ""
-# Not yet available in this build: managesieve, https.
+# ManageSieve (RFC 5804) for mail filters and vacation replies, e.g. "0.0.0.0:4190".
 managesieve = ""
+# Not yet available in this build: https.
 https = ""
 # The read-only LDAP directory for address books (Thunderbird, Outlook), e.g. "0.0.0.0:389".
 # Plain LDAP without TLS: binds send passwords in the clear, so keep it on the internal network.
@@ -823,6 +828,8 @@ revoked_retention = "365d"
 password_history = 5
 # How often the server looks for passwords 14, 7 or 1 days from expiry and mails a warning.
 expiry_warning_interval = "1h"
+# Automatic forwarding (Sieve redirect) only to these domains and their subdomains (R-POL-6).
+government_domains = ["gov.vn"]
 
 [attachments]
 # R-POL-3. Executables are refused by these extensions and, whatever the name, by content

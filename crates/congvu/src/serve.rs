@@ -113,6 +113,19 @@ pub async fn run(
         locks: congvu_pop3::MailboxLocks::default(),
     });
 
+    let managesieve = Arc::new(congvu_managesieve::ManageSieveContext {
+        store: store.clone(),
+        tls: Some(tls.clone()),
+        config: congvu_managesieve::ManageSieveConfig {
+            hostname: c.server.hostname.clone(),
+            idle_timeout: config::parse_duration(&c.imap.idle_timeout)?,
+            allow_plaintext_auth_on_loopback: c.imap.allow_plaintext_auth_on_loopback,
+            government_domains: c.policy.government_domains.clone(),
+            login_policy,
+            now: storage::now,
+        },
+    });
+
     let outbound = Arc::new(congvu_smtp::outbound::OutboundContext {
         store: store.clone(),
         blobs: blobs.clone(),
@@ -198,6 +211,11 @@ pub async fn run(
             )),
             "http" => servers.spawn(congvu_web::serve(listener, web.clone(), stop)),
             "ldap" => servers.spawn(congvu_directory::ldap::serve(listener, ldap.clone(), stop)),
+            "managesieve" => servers.spawn(congvu_managesieve::serve(
+                listener,
+                managesieve.clone(),
+                stop,
+            )),
             // config::validate refuses the listeners this build does not have.
             other => anyhow::bail!("[listen] {other}: no server for this service"),
         };

@@ -29,6 +29,8 @@ pub mod conformance_directory;
 pub mod conformance_login;
 #[doc(hidden)]
 pub mod conformance_seen;
+#[doc(hidden)]
+pub mod conformance_sieve;
 pub mod login;
 pub mod sqlite;
 
@@ -323,6 +325,22 @@ pub trait Store: Send + Sync + 'static {
     /// Full records for the given UIDs (those that exist), in UID order. The records' index
     /// may leave `search_exact`/`search_folded` empty (searching goes through `search_text`).
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>>;
+    /// The Date header (`MessageIndex::sent_at`) of every message of the folder, in UID order:
+    /// what SORT by DATE needs. The default reads full records; backends override it.
+    async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {
+        let uids: Vec<Uid> = self
+            .list_messages(folder)
+            .await?
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        Ok(self
+            .fetch_records(folder, &uids)
+            .await?
+            .iter()
+            .map(|r| (r.summary.uid, r.index.sent_at))
+            .collect())
+    }
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
     /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is
     /// searched (matching with or without diacritics), otherwise the exact text. Case-insensitive.
@@ -500,6 +518,48 @@ pub trait Store: Send + Sync + 'static {
         password_changed_at: i64,
         days: u32,
     ) -> Result<bool>;
+
+    // ---- Sieve scripts (RFC 5228, managed over ManageSieve RFC 5804) ----
+    /// The mailbox's scripts by name, with which one is active.
+    async fn sieve_scripts(&self, account: AccountId) -> Result<Vec<SieveScriptInfo>>;
+    /// One script's content; `None` when there is no script of that name.
+    async fn sieve_script(&self, account: AccountId, name: &str) -> Result<Option<Vec<u8>>>;
+    /// The active script's name and content, if any: what delivery runs.
+    async fn active_sieve_script(&self, account: AccountId) -> Result<Option<(String, Vec<u8>)>>;
+    /// Stores a script under `name`, replacing one of that name (its active state is kept).
+    /// The caller has checked the script; the store keeps bytes.
+    async fn put_sieve_script(
+        &self,
+        account: AccountId,
+        name: &str,
+        content: &[u8],
+        at: i64,
+    ) -> Result<()>;
+    /// Deletes a script: `NotFound` when absent, `Invalid` when it is the active one.
+    async fn delete_sieve_script(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Renames a script: `NotFound` / `AlreadyExists` as the names are.
+    async fn rename_sieve_script(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    /// Makes `name` the only active script, or deactivates every script with `None`.
+    async fn set_active_sieve_script(&self, account: AccountId, name: Option<&str>) -> Result<()>;
+    /// Claims the right to send a vacation reply to `sender` under `handle`: `true` (and
+    /// remembered at `now`) unless one went out less than `period` seconds ago (RFC 5230 §4.2).
+    async fn claim_vacation_reply(
+        &self,
+        account: AccountId,
+        handle: &str,
+        sender: &str,
+        now: i64,
+        period: i64,
+    ) -> Result<bool>;
+}
+
+/// A stored Sieve script, without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SieveScriptInfo {
+    pub name: String,
+    pub active: bool,
+    pub size: u64,
+    pub updated_at: i64,
 }
 
 pub type AppPasswordId = i64;

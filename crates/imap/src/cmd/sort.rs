@@ -85,6 +85,44 @@ pub async fn load(ctx: &ImapContext, sel: &Selected, hits: &[usize]) -> Result<V
 }
 
 /// The comparison of one criterion.
+/// The infos of `hits` with only what ARRIVAL, DATE and SIZE compare (the rest left empty):
+/// one query for the Date headers instead of full records with their envelopes and body
+/// structures, which made SORT (DATE) of a 100k folder fifty times slower than Dovecot's.
+async fn load_dates(ctx: &ImapContext, sel: &Selected, hits: &[usize]) -> Result<Vec<Info>, Done> {
+    let dates: HashMap<Uid, Option<i64>> = ctx
+        .store
+        .sent_dates(sel.folder.id)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(hits
+        .iter()
+        .map(|&i| {
+            let m = &sel.messages[i];
+            Info {
+                index: i,
+                uid: m.uid,
+                internal_date: m.internal_date,
+                // RFC 5256 §2.2: no usable Date header means the internal date.
+                date: dates
+                    .get(&m.uid)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(m.internal_date),
+                size: m.size,
+                subject: String::new(),
+                from: String::new(),
+                to: String::new(),
+                cc: String::new(),
+                message_id: None,
+                in_reply_to: None,
+                blob: BlobHash(String::new()),
+                header: (0, 0),
+            }
+        })
+        .collect())
+}
+
 fn compare_by(
     key: &SortKey,
     a: &Info,
@@ -147,7 +185,14 @@ pub async fn sort(
         return Err(Done::bad("SORT=DISPLAY is not supported"));
     }
     let hits = matching(ctx, sel, keys).await?;
-    let mut infos = load(ctx, sel, &hits).await?;
+    let mut infos = if criteria
+        .iter()
+        .all(|c| matches!(c.key, SortKey::Arrival | SortKey::Date | SortKey::Size))
+    {
+        load_dates(ctx, sel, &hits).await?
+    } else {
+        load(ctx, sel, &hits).await?
+    };
     order(&mut infos, criteria);
     let mut line = String::from("SORT");
     for m in &infos {

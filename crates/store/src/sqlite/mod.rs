@@ -31,6 +31,7 @@ mod read;
 mod requests;
 mod rows;
 mod search;
+mod sieve;
 mod totp;
 mod units;
 
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     /// Transactions the delivery writer committed, and the deliveries they held.
     batches: AtomicU64,
     batched_deliveries: AtomicU64,
+    /// Views of large folders for SELECT (`read.rs`).
+    views: read::ViewCache,
 }
 
 /// Counters of the group commit, for metrics and tests: `deliveries / batches` is the
@@ -135,6 +138,7 @@ impl SqliteStore {
             changes,
             batches: AtomicU64::new(0),
             batched_deliveries: AtomicU64::new(0),
+            views: read::ViewCache::default(),
         });
         let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
         let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
@@ -275,11 +279,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_messages(&self, folder: FolderId) -> Result<Vec<MessageSummary>> {
-        read::list_messages(&self.shared.read, folder).await
+        read::list_messages(&self.shared.read, &self.shared.views, folder).await
     }
 
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>> {
         read::fetch_records(&self.shared.read, folder, uids).await
+    }
+
+    async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {
+        read::sent_dates(&self.shared.read, folder).await
     }
 
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges> {
@@ -522,5 +530,50 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         app_passwords::expiry_warning_sent(&self.shared.read, account, password_changed_at, days)
             .await
+    }
+
+    async fn sieve_scripts(&self, account: AccountId) -> Result<Vec<crate::SieveScriptInfo>> {
+        sieve::list(&self.shared.read, account).await
+    }
+
+    async fn sieve_script(&self, account: AccountId, name: &str) -> Result<Option<Vec<u8>>> {
+        sieve::get(&self.shared.read, account, name).await
+    }
+
+    async fn active_sieve_script(&self, account: AccountId) -> Result<Option<(String, Vec<u8>)>> {
+        sieve::active(&self.shared.read, account).await
+    }
+
+    async fn put_sieve_script(
+        &self,
+        account: AccountId,
+        name: &str,
+        content: &[u8],
+        at: i64,
+    ) -> Result<()> {
+        sieve::put(&self.shared, account, name, content, at).await
+    }
+
+    async fn delete_sieve_script(&self, account: AccountId, name: &str) -> Result<()> {
+        sieve::delete(&self.shared, account, name).await
+    }
+
+    async fn rename_sieve_script(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        sieve::rename(&self.shared, account, from, to).await
+    }
+
+    async fn set_active_sieve_script(&self, account: AccountId, name: Option<&str>) -> Result<()> {
+        sieve::set_active(&self.shared, account, name).await
+    }
+
+    async fn claim_vacation_reply(
+        &self,
+        account: AccountId,
+        handle: &str,
+        sender: &str,
+        now: i64,
+        period: i64,
+    ) -> Result<bool> {
+        sieve::claim_vacation_reply(&self.shared, account, handle, sender, now, period).await
     }
 }
