@@ -159,3 +159,55 @@ def test_no_login_in_clear_text_from_a_non_loopback_policy(make_server):
     assert c.until_status()[-1].startswith(b"NO (ENCRYPT-NEEDED)")
     c.send(b"LISTSCRIPTS\r\n")
     assert c.until_status()[-1].startswith(b"NO")
+
+
+def test_scripts_run_at_delivery(srv):
+    """The active script files, flags, redirects inside the province and answers once per sender while away."""
+    binh = f"binhtt@{DOMAIN}"
+    imap = srv.imap(AN)
+    assert imap.create('"C&APQ-ng v&AQM-n"')[0] == "OK"  # "Công văn" in modified UTF-7
+    c = Raw(srv)
+    script = (
+        'require ["fileinto", "imap4flags", "vacation", "copy"];\r\n'
+        'if header :contains "subject" "[CV]" { fileinto :flags "\\\\Flagged" "Công văn"; stop; }\r\n'
+        f'if header :contains "subject" "chuyen" {{ redirect :copy "{binh}"; }}\r\n'
+        'if header :contains "subject" "nghi" { vacation :days 2 "Tôi nghỉ phép."; }\r\n'
+    ).encode()
+    assert c.put("loc", script).startswith(b"OK")
+    c.send(b'SETACTIVE "loc"\r\n')
+    assert c.until_status()[-1].startswith(b"OK")
+
+    def send(subject: str, sender: str = "vanthu@ubnd.example.gov.vn") -> None:
+        msg = f"From: <{sender}>\r\nTo: <{AN}>\r\nSubject: {subject}\r\nMessage-ID: <{subject.replace(' ', '.')}@x>\r\n\r\nNoi dung.\r\n"
+        with srv.smtp() as s:
+            s.sendmail(sender, [AN], msg.encode())
+
+    send("[CV] so 123")
+    send("chuyen tiep")
+    send("nghi phep 1", sender=binh)
+    send("nghi phep 2", sender=binh)
+
+    typ, _ = imap.select('"C&APQ-ng v&AQM-n"')
+    assert typ == "OK"
+    typ, data = imap.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"[CV] so 123" in data[0][1] and b"\\Flagged" in data[0][0], data
+    imap.select("INBOX")
+    typ, data = imap.search(None, "ALL")
+    subjects = []
+    for n in data[0].split():
+        _, d = imap.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        subjects.append(d[0][1].decode().strip())
+    assert not any("[CV]" in s for s in subjects), "fileinto without :copy leaves INBOX alone"
+    assert any("chuyen tiep" in s for s in subjects), "redirect :copy keeps a copy"
+    # Binh got the redirected copy, and exactly one vacation reply for two messages.
+    b = srv.imap(binh)
+    b.select("INBOX")
+    found = []
+    _, data = b.search(None, "ALL")
+    for n in data[0].split():
+        _, d = b.fetch(n, "(BODY.PEEK[HEADER])")
+        found.append(d[0][1].decode("utf-8", "replace"))
+    assert sum("chuyen tiep" in h for h in found) == 1, found
+    replies = [h for h in found if "Auto-Submitted: auto-replied" in h]
+    assert len(replies) == 1, found
+    assert "In-Reply-To: <nghi.phep.1@x>" in replies[0]

@@ -80,6 +80,7 @@ pub async fn run(
             },
             login_policy,
             now: storage::now,
+            government_domains: c.policy.government_domains.clone(),
         },
         limits: Default::default(),
     });

@@ -59,6 +59,9 @@ pub struct SmtpConfig {
     pub login_policy: congvu_store::login::LoginPolicy,
     /// The clock (seconds since the epoch), handed down by the binary.
     pub now: fn() -> i64,
+    /// `[policy] government_domains`: where a Sieve `redirect` may send mail at delivery
+    /// (R-POL-6); each covers its subdomains.
+    pub government_domains: Vec<String>,
 }
 
 /// Per-user sending limits of submission (ports 587 and 465). Counted in this process's
@@ -93,6 +96,7 @@ impl Default for SmtpConfig {
             submission: SubmissionConfig::default(),
             login_policy: congvu_store::login::LoginPolicy::default(),
             now: congvu_store::login::system_now,
+            government_domains: vec!["gov.vn".to_string()],
         }
     }
 }

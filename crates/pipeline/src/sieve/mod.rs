@@ -516,9 +516,17 @@ impl Run<'_, '_> {
         };
         let handle = match &v.handle {
             Some(h) => self.expand(h),
+            // RFC 5230 §4.2: without :handle, the same :subject, :from, :mime and reason
+            // arguments make the same vacation (not the "Auto:" subject, which differs per
+            // message).
             None => {
-                let digest = blake3::hash(format!("{subject}\u{0}{reason}").as_bytes());
-                digest.to_hex()[..16].to_string()
+                let key = format!(
+                    "{}\u{0}{}\u{0}{}\u{0}{reason}",
+                    v.subject.as_deref().unwrap_or_default(),
+                    v.from.as_deref().unwrap_or_default(),
+                    v.mime
+                );
+                blake3::hash(key.as_bytes()).to_hex()[..16].to_string()
             }
         };
         let days = v

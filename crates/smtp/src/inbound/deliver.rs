@@ -14,9 +14,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use congvu_core::{Flags, SpecialUse, Verdict};
+use congvu_core::{SpecialUse, Verdict};
 use congvu_pipeline::{MessageContext, Source};
-use congvu_store::{Delivery, DeliveryTarget, FolderTarget, StoreError};
+use congvu_store::{Delivery, DeliveryTarget, NewQueuedMessage, StoreError};
 use congvu_wire::mime::{MessageIndex, parse_message};
 
 use super::session::{Mode, Session, Target, Transaction};
@@ -141,8 +141,10 @@ impl Session<'_> {
             .await
     }
 
-    /// Stores `raw` once and indexes it into `folder` of every local recipient of `tx`
-    /// (each account once), durably. Nothing to do without local recipients.
+    /// Stores `raw` once and indexes it for every local recipient of `tx` (each account
+    /// once), durably: into `folder`, or where the recipient's Sieve script files it
+    /// (`sieve.rs`). Redirects and vacation replies the scripts asked for are queued after.
+    /// Nothing to do without local recipients.
     pub(crate) async fn store_locally(
         &self,
         tx: &Transaction,
@@ -151,42 +153,171 @@ impl Session<'_> {
         folder: SpecialUse,
     ) -> Result<(), Reply> {
         let mut seen = HashSet::new();
-        let targets: Vec<DeliveryTarget> = tx
+        let recipients: Vec<(congvu_store::AccountId, String)> = tx
             .rcpts
             .iter()
             .filter_map(|r| match r.target {
-                Target::Local(account) => Some(account),
+                Target::Local(account) => Some((account, r.address.clone())),
                 Target::Remote => None,
             })
-            .filter(|account| seen.insert(*account))
-            .map(|account| DeliveryTarget {
-                account,
-                folder: FolderTarget::Special(folder),
-                flags: Flags::default(),
-            })
+            .filter(|(account, _)| seen.insert(*account))
             .collect();
-        if targets.is_empty() {
+        if recipients.is_empty() {
             return Ok(());
         }
-        let blob = self
-            .ctx
-            .blobs
-            .put(raw)
-            .await
-            .map_err(|e| store_error_reply(&e))?;
-        let delivery = Delivery {
-            blob,
-            index: Arc::new(index),
-            internal_date: chrono::Utc::now().timestamp(),
-            targets,
-        };
-        self.ctx
-            .store
-            .deliver(delivery)
-            .await
-            .map(|_| ())
-            .map_err(|e| store_error_reply(&e))
+        let message_id = index.message_id.clone();
+        let outcome = self
+            .run_sieve(raw, &tx.mail_from, &recipients, folder)
+            .await;
+        let has_remote = tx.rcpts.iter().any(|r| matches!(r.target, Target::Remote));
+        if let Some(reason) = &outcome.rejected
+            && self.mode == Mode::Mx
+            && !has_remote
+        {
+            // RFC 5429 §2.1: refusing in the SMTP dialogue is the preferred form of reject.
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                format!(
+                    "Message refused by the recipient's filter: {}",
+                    one_line(reason)
+                ),
+            ));
+        }
+        let mut unique = HashSet::new();
+        let targets: Vec<DeliveryTarget> = outcome
+            .targets
+            .into_iter()
+            .filter(|(account, folder, _)| unique.insert((*account, format!("{folder:?}"))))
+            .map(|(account, folder, flags)| DeliveryTarget {
+                account,
+                folder,
+                flags,
+            })
+            .collect();
+        if !targets.is_empty() {
+            let blob = self
+                .ctx
+                .blobs
+                .put(raw)
+                .await
+                .map_err(|e| store_error_reply(&e))?;
+            let delivery = Delivery {
+                blob,
+                index: Arc::new(index),
+                internal_date: chrono::Utc::now().timestamp(),
+                targets: targets.clone(),
+            };
+            self.ctx
+                .store
+                .deliver(delivery)
+                .await
+                .map_err(|e| store_error_reply(&e))?;
+        }
+        // Redirected copies leave without our Return-Path (RFC 5321 §4.4: added at final
+        // delivery only), from the redirecting mailbox so bounces come back to it.
+        if !outcome.redirects.is_empty() {
+            let onward = strip_return_path(raw);
+            let blob = self.ctx.blobs.put(onward).await;
+            for (by, to) in &outcome.redirects {
+                let queued = match &blob {
+                    Ok(blob) => {
+                        self.ctx
+                            .store
+                            .enqueue(NewQueuedMessage {
+                                blob: blob.clone(),
+                                mail_from: by.clone(),
+                                recipients: vec![to.clone()],
+                                created_at: chrono::Utc::now().timestamp(),
+                                submitted_by: None,
+                            })
+                            .await
+                    }
+                    Err(e) => Err(StoreError::Unavailable(e.to_string())),
+                };
+                if let Err(e) = queued {
+                    if targets.is_empty() {
+                        // Nothing was stored: the client must retry rather than lose it.
+                        return Err(store_error_reply(&e));
+                    }
+                    tracing::error!(error = %e, by, to, "sieve: redirect could not be queued");
+                }
+            }
+        }
+        for (by, reply) in &outcome.vacations {
+            self.send_vacation(by, reply, message_id.as_deref()).await;
+        }
+        Ok(())
     }
+
+    /// Queues (or, to a hosted mailbox, stores) one vacation reply; failures are logged, as
+    /// an automatic reply is never worth refusing the original message for.
+    async fn send_vacation(
+        &self,
+        by: &str,
+        reply: &congvu_pipeline::sieve::VacationReply,
+        in_reply_to: Option<&str>,
+    ) {
+        let id = format!("{}@{}", new_transaction_id(), self.ctx.config.hostname);
+        let raw = super::sieve::vacation_message(by, reply, in_reply_to, &now_rfc5322(), &id);
+        let local = self.local_account_of(&reply.to).await;
+        let result = match self.ctx.blobs.put(&raw).await {
+            // A colleague in the province: straight into their INBOX.
+            Ok(blob) if local.is_some() => {
+                let index = parse_message(&raw);
+                self.ctx
+                    .store
+                    .deliver(Delivery {
+                        blob,
+                        index: Arc::new(index),
+                        internal_date: chrono::Utc::now().timestamp(),
+                        targets: local
+                            .into_iter()
+                            .map(|account| DeliveryTarget {
+                                account,
+                                folder: congvu_store::FolderTarget::Special(SpecialUse::Inbox),
+                                flags: Default::default(),
+                            })
+                            .collect(),
+                    })
+                    .await
+                    .map(|_| ())
+            }
+            Ok(blob) => {
+                self.ctx
+                    .store
+                    .enqueue(NewQueuedMessage {
+                        blob,
+                        // RFC 3834 §3.3: automatic responses go from the null reverse-path.
+                        mail_from: String::new(),
+                        recipients: vec![reply.to.clone()],
+                        created_at: chrono::Utc::now().timestamp(),
+                        submitted_by: None,
+                    })
+                    .await
+                    .map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, by, to = reply.to, "sieve: vacation reply not queued");
+        }
+    }
+}
+
+/// The message without a leading `Return-Path:` line.
+fn strip_return_path(raw: &[u8]) -> &[u8] {
+    if raw.len() >= 12
+        && raw[..12].eq_ignore_ascii_case(b"Return-Path:")
+        && let Some(end) = raw.windows(2).position(|w| w == b"\r\n")
+    {
+        return &raw[end + 2..];
+    }
+    raw
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The folder an accepted verdict files into, and the headers to add; or the refusal.

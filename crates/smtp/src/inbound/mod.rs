@@ -18,6 +18,7 @@ pub(crate) mod mail;
 pub(crate) mod rcpt;
 pub(crate) mod sender;
 pub mod session;
+pub(crate) mod sieve;
 pub(crate) mod starttls;
 pub mod submit;
 pub(crate) mod trace;
