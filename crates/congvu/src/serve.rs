@@ -165,6 +165,7 @@ pub async fn run(
             anonymous: c.directory.ldap_anonymous,
             size_limit: congvu_directory::ldap::DEFAULT_SIZE_LIMIT,
             idle_timeout: congvu_directory::ldap::DEFAULT_IDLE_TIMEOUT,
+            login_policy,
         },
         now: storage::now,
     });

@@ -81,6 +81,7 @@ async fn start(
             anonymous,
             size_limit: 100,
             idle_timeout: Duration::from_secs(60),
+            login_policy: congvu_store::login::LoginPolicy::default(),
         },
         now: || 1_700_000_000,
     });

@@ -352,8 +352,7 @@ impl Session<'_> {
         let result = check_login(
             self.ctx.store.as_ref(),
             &config.login_policy,
-            // Sieve clients are mail programs: app passwords apply as for IMAP.
-            LoginService::Imap,
+            LoginService::ManageSieve,
             &login,
             &password,
             None,

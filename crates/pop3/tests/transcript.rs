@@ -127,7 +127,7 @@ async fn suspended_and_revoked_accounts_are_refused_with_a_sentence() {
     c.cmd("USER treo@tinh.gov.vn", "+OK").await;
     c.cmd(
         &format!("PASS {PASSWORD}"),
-        "-ERR [SYS/PERM] This mailbox is suspended; please contact the administrator.",
+        "-ERR [SYS/PERM] This mailbox is suspended; please contact your unit IT contact or the administrator.",
     )
     .await;
     let plain = base64(&format!("\0khoa@tinh.gov.vn\0{PASSWORD}"));

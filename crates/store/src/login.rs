@@ -48,6 +48,10 @@ pub enum LoginService {
     Pop3,
     Smtp,
     Web,
+    /// Address-book binds of mail programs (read-only LDAP directory).
+    Ldap,
+    /// Mail filters uploaded by mail programs (RFC 5804).
+    ManageSieve,
 }
 
 impl LoginService {
@@ -57,6 +61,8 @@ impl LoginService {
             LoginService::Pop3 => "pop3",
             LoginService::Smtp => "smtp",
             LoginService::Web => "web",
+            LoginService::Ldap => "ldap",
+            LoginService::ManageSieve => "managesieve",
         }
     }
 

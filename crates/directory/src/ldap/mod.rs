@@ -55,6 +55,9 @@ pub struct LdapConfig {
     pub size_limit: usize,
     /// A connection silent this long is closed.
     pub idle_timeout: Duration,
+    /// Password ages for the shared login check (`[policy]`): an expired password cannot
+    /// bind here either.
+    pub login_policy: congvu_store::login::LoginPolicy,
 }
 
 pub struct LdapContext {

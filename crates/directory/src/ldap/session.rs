@@ -10,8 +10,7 @@ use super::dn::Dn;
 use super::filter::{Truth, evaluate, too_deep};
 use super::tree::{Node, Tree, canonical};
 use super::{LdapContext, MAX_BER_DEPTH, MAX_BIND_FAILURES, MAX_MESSAGE};
-use congvu_core::password::{hash_password, verify_password};
-use congvu_store::{AccountState, NewAuditEntry};
+use congvu_store::login::{LoginRefusal, LoginService, check_login};
 use futures_util::{SinkExt, StreamExt};
 use ldap3_proto::LdapCodec;
 use ldap3_proto::proto::{
@@ -21,7 +20,7 @@ use ldap3_proto::proto::{
 };
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -206,7 +205,10 @@ impl Session {
             _ => {}
         }
         let address = self.bind_address(&req.dn);
-        match self.check_password(address.as_deref(), &password).await {
+        match self
+            .check_password(address.as_deref(), &req.dn, &password)
+            .await
+        {
             Ok(address) => {
                 self.failures = 0;
                 let dn = req.dn.trim().to_string();
@@ -224,8 +226,7 @@ impl Session {
             }
             Err(BindError::Refused(reason)) => {
                 self.failures += 1;
-                self.audit_failure(&req.dn, address.as_deref(), reason)
-                    .await;
+                tracing::info!(peer = %self.peer, reason, "ldap bind refused");
                 out.push(reply(
                     LdapResultCode::InvalidCredentials,
                     "wrong name or password",
@@ -267,62 +268,34 @@ impl Session {
 
     /// An active mailbox with this password. An unknown name costs the same Argon2 work as a
     /// known one, so timing does not tell which mailboxes exist.
+    /// The shared login check (`store::login`): the same rules as IMAP and SMTP — expired or
+    /// reset passwords, suspended and revoked mailboxes, app passwords — and it writes the
+    /// `login.failed` audit entry itself. A DN that names no mailbox is checked as typed, so
+    /// it costs the same time and is audited too.
     async fn check_password(
         &self,
         address: Option<&str>,
+        name: &str,
         password: &str,
     ) -> Result<String, BindError> {
-        let account = match address {
-            Some(a) => self
-                .ctx
-                .store
-                .account_by_address(a)
-                .await
-                .map_err(|_| BindError::Unavailable)?,
-            None => None,
-        };
-        let hash = account
-            .as_ref()
-            .map(|a| a.password_hash.clone())
-            .unwrap_or_else(|| dummy_hash().to_string());
-        let password = password.to_string();
-        // Argon2 runs on the blocking pool, never on a runtime worker.
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-        match account {
-            None => Err(BindError::Refused("bad credentials")),
-            Some(_) if !ok => Err(BindError::Refused("bad credentials")),
-            // Told only after a right password, and in the audit log, not to the client.
-            Some(a) if a.state != AccountState::Active => Err(BindError::Refused(match a.state {
-                AccountState::Suspended => "mailbox suspended",
-                _ => "mailbox revoked",
-            })),
-            Some(a) => Ok(a.address),
+        let login = address.unwrap_or(name);
+        let login: String = login.chars().take(MAX_AUDITED_NAME).collect();
+        match check_login(
+            self.ctx.store.as_ref(),
+            &self.ctx.config.login_policy,
+            LoginService::Ldap,
+            &login,
+            password,
+            None,
+            &self.peer.ip().to_string(),
+            (self.ctx.now)(),
+        )
+        .await
+        {
+            Ok(ok) => Ok(ok.account.address),
+            Err(LoginRefusal::Store(_)) => Err(BindError::Unavailable),
+            Err(refusal) => Err(BindError::Refused(refusal.reason())),
         }
-    }
-
-    /// R-POL-10: every failed login is in the audit log, with the source address.
-    async fn audit_failure(&self, name: &str, address: Option<&str>, reason: &str) {
-        let attempted: String = address
-            .unwrap_or(name)
-            .chars()
-            .take(MAX_AUDITED_NAME)
-            .collect();
-        let entry = NewAuditEntry {
-            at: (self.ctx.now)(),
-            actor: attempted.clone(),
-            role: "user".into(),
-            action: "login.failed".into(),
-            target: attempted,
-            source_ip: self.peer.ip().to_string(),
-            detail: format!("ldap bind: {reason}"),
-            ..Default::default()
-        };
-        if let Err(error) = self.ctx.store.append_audit(entry).await {
-            tracing::error!(%error, "ldap: cannot write the audit log");
-        }
-        tracing::info!(peer = %self.peer, reason, "ldap bind refused");
     }
 
     fn may_read(&self) -> bool {
@@ -534,15 +507,6 @@ enum BindError {
     /// Wrong name or password, or a mailbox that may not log in; the reason is for the log.
     Refused(&'static str),
     Unavailable,
-}
-
-/// A fixed Argon2id hash that no password matches in practice, verified in place of an
-/// unknown mailbox's.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| {
-        hash_password("congvu-ldap-no-such-mailbox", &[7u8; 16]).unwrap_or_default()
-    })
 }
 
 fn result(code: LdapResultCode, text: &str) -> LdapResult {
