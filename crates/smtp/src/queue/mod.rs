@@ -1,12 +1,14 @@
-//! The outbound queue worker: claims due recipients, delivers them one connection per
-//! (message, domain), records each outcome, and tells senders about failures and delays.
+//! The outbound queue worker: claims due recipients, delivers them one transaction per
+//! (message, domain) over sessions kept open per destination host, records each outcome,
+//! and tells senders about failures and delays.
 //!
 //! Implementation notes — what this keeps true:
 //! - Nothing is lost on a crash: entries live in the store (`Store::enqueue` is durable) and
 //!   a claim is only a lease (`LEASE`); an attempt interrupted by a crash or shutdown is
 //!   simply claimed again when the lease runs out. The price is that a message may be sent
 //!   twice after a crash mid-DATA, which RFC 5321 §6.1 accepts over losing it.
-//! - At most `per_domain_concurrency` connections to one recipient domain at a time.
+//! - At most `per_domain_concurrency` deliveries to one recipient domain at a time; idle
+//!   sessions kept for reuse (`SESSION_IDLE`) are closed with QUIT once they are older.
 //! - Each recipient ends delivered or failed exactly once; a failed one yields one RFC 3464
 //!   notice to the sender (never for a null sender), a late one at most one "delayed"
 //!   notice. A message whose recipients are all finished leaves the queue.
@@ -32,7 +34,7 @@ use tokio_util::task::TaskTracker;
 use crate::outbound::dane::{DaneLookup, DaneResolver, dane_connector};
 use crate::outbound::mta_sts::{Mode, MtaSts};
 use crate::outbound::{
-    Attempt, HostTls, OutboundContext, RecipientOutcome, Route, RouteError, RouteHost,
+    Attempt, HostTls, OutboundContext, RecipientOutcome, Route, RouteError, RouteHost, SessionPool,
     build_resolver, deliver_to_domain, resolve_route, sign_message, tls_connectors,
 };
 use dsn::{DsnAction, DsnInput, DsnRecipient, status_of};
@@ -44,6 +46,11 @@ const CLAIM_BATCH: usize = 200;
 /// Recipients waiting or being delivered at once; no more are claimed beyond this, so a
 /// backlog stays in the store (where other nodes can take it) rather than in memory.
 const MAX_IN_FLIGHT: usize = 2000;
+/// How long an SMTP session stays open after its last transaction, waiting for the next
+/// message to the same host (Postfix's `smtp_connection_cache_time_limit` is 2 s).
+const SESSION_IDLE: Duration = Duration::from_secs(3);
+/// Idle sessions kept per destination address and TLS policy.
+const SESSIONS_PER_HOST: usize = 16;
 /// How long shutdown waits for attempts in flight before leaving them to their lease.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -66,6 +73,11 @@ struct Worker {
     /// its domain's slot when its lease runs out is claimed again by the next round; this set
     /// keeps it from being attempted twice by the same worker.
     in_flight: std::sync::Mutex<HashSet<QueueRecipientId>>,
+    /// SMTP sessions kept open between messages to the same host.
+    sessions: SessionPool,
+    /// One connector per distinct DANE record set (by host, port and records), so that
+    /// sessions verified under the same records can be told apart from others and reused.
+    dane_connectors: std::sync::Mutex<HashMap<String, Arc<tokio_rustls::TlsConnector>>>,
 }
 
 impl Worker {
@@ -81,6 +93,29 @@ impl Worker {
                     self.ctx.config.per_domain_concurrency.max(1),
                 ))
             })
+            .clone()
+    }
+
+    /// The connector for these TLSA records of `host`:`port`, the same one as long as the
+    /// records stay the same (a changed record set gets a new connector, and so new sessions).
+    fn dane_connector(
+        &self,
+        host: &str,
+        port: u16,
+        records: Vec<crate::outbound::dane::Tlsa>,
+    ) -> Arc<tokio_rustls::TlsConnector> {
+        let key = format!("{host}:{port}:{records:?}");
+        let mut cache = self
+            .dane_connectors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() > 10_000 {
+            // Bounded: a fresh set costs only new connections.
+            cache.clear();
+        }
+        cache
+            .entry(key)
+            .or_insert_with(|| Arc::new(dane_connector(records)))
             .clone()
     }
 
@@ -150,6 +185,8 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
         mta_sts,
         domains: std::sync::Mutex::new(HashMap::new()),
         in_flight: std::sync::Mutex::new(HashSet::new()),
+        sessions: SessionPool::new(SESSION_IDLE, SESSIONS_PER_HOST),
+        dane_connectors: std::sync::Mutex::new(HashMap::new()),
     });
     let tracker = TaskTracker::new();
     loop {
@@ -189,10 +226,12 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
                 });
             }
         }
+        worker.sessions.close_idle(false).await;
         let pause = if busy {
             Duration::from_millis(50)
         } else {
-            worker.ctx.config.poll_interval
+            // Wake up in time to close idle sessions, not a whole poll interval later.
+            worker.ctx.config.poll_interval.min(SESSION_IDLE)
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -206,6 +245,7 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
     {
         tracing::warn!("outbound: attempts still running at shutdown; their leases will expire");
     }
+    worker.sessions.close_idle(true).await;
 }
 
 /// Recipients grouped by domain, in first-seen order.
@@ -272,6 +312,7 @@ async fn attempt_delivery(
                         opportunistic_tls: &worker.opportunistic_tls,
                         verified_tls: worker.verified_tls.as_deref(),
                         host_tls: &host_tls,
+                        sessions: Some(&worker.sessions),
                     };
                     let result = deliver_to_domain(&route, &attempt).await;
                     return finish(worker, entry, recipients, result.host, result.recipients).await;
@@ -306,7 +347,7 @@ async fn host_tls(worker: &Worker, domain: &str, route: &Route) -> Vec<HostTls> 
         };
         let tls = match dane {
             DaneLookup::Records(records) => HostTls::Required {
-                connector: Arc::new(dane_connector(records)),
+                connector: worker.dane_connector(&host.name, port, records),
                 why: "DANE".into(),
             },
             DaneLookup::Failed(reason) => HostTls::Refused {
@@ -382,6 +423,33 @@ async fn finish(
     let ctx = &worker.ctx;
     let config = &ctx.config;
     let at = now();
+    if delivered_whole_message(ctx, entry, recipients, &outcomes).await {
+        // Every recipient of the message is now delivered: one durable write (the delete)
+        // instead of an attempt record per recipient and then the delete. The outcome stays
+        // in the log; a crash before the delete resends, as a crash before the record would.
+        for (recipient, outcome) in recipients.iter().zip(&outcomes) {
+            tracing::info!(
+                queue_id = entry.id,
+                rcpt = %recipient.address,
+                host = host.as_deref().unwrap_or("-"),
+                outcome = ?outcome,
+                "outbound: attempt"
+            );
+        }
+        match ctx.store.delete_queued(entry.id).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => {
+                tracing::info!(
+                    queue_id = entry.id,
+                    "outbound: message finished, removed from the queue"
+                );
+                return;
+            }
+            Err(error) => {
+                // Fall through to recording each attempt, so nothing is sent twice.
+                tracing::warn!(%error, queue_id = entry.id, "outbound: cannot remove finished message");
+            }
+        }
+    }
     let expired = schedule::is_expired(entry.created_at, at, config.max_age);
     let retry_until =
         entry.created_at + i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX / 2);
@@ -451,7 +519,13 @@ async fn finish(
             tracing::warn!(%error, queue_id = entry.id, "outbound: cannot record attempt");
         }
     }
-    let raw = ctx.blobs.get(&entry.blob).await.ok();
+    // The original goes into notices only; most attempts need none.
+    let needs_original = !entry.mail_from.is_empty() && (!failed.is_empty() || !delayed.is_empty());
+    let raw = if needs_original {
+        ctx.blobs.get(&entry.blob).await.ok()
+    } else {
+        None
+    };
     let original: &[u8] = raw.as_deref().map(|v| v.as_slice()).unwrap_or(b"");
     for (action, lines) in [(DsnAction::Failed, failed), (DsnAction::Delayed, delayed)] {
         // RFC 5321 §4.5.5: never a notice about a message with the null sender.
@@ -475,6 +549,31 @@ async fn finish(
         }
     }
     remove_if_finished(ctx, entry.id).await;
+}
+
+/// True when `outcomes` are all deliveries and no other recipient of the message is still
+/// pending (read from the store, so recipients of other domains handled at the same time or
+/// by another worker are seen).
+async fn delivered_whole_message(
+    ctx: &OutboundContext,
+    entry: &QueueEntry,
+    recipients: &[QueueRecipient],
+    outcomes: &[RecipientOutcome],
+) -> bool {
+    if !outcomes
+        .iter()
+        .all(|o| matches!(o, RecipientOutcome::Delivered { .. }))
+    {
+        return false;
+    }
+    let mine: HashSet<QueueRecipientId> = recipients.iter().map(|r| r.id).collect();
+    match ctx.store.queue_entry(entry.id).await {
+        Ok(Some(stored)) => stored
+            .recipients
+            .iter()
+            .all(|r| mine.contains(&r.id) || r.status != QueueStatus::Pending),
+        _ => false,
+    }
 }
 
 fn dsn_line(
