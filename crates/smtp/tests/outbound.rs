@@ -534,3 +534,89 @@ async fn a_domain_without_mail_is_a_permanent_failure() {
     );
     shutdown.cancel();
 }
+
+/// A TCP relay in front of the far MX that counts the connections it accepts: how many SMTP
+/// sessions the queue opened, seen from the receiving side.
+async fn counting_proxy(
+    to: SocketAddr,
+    shutdown: CancellationToken,
+) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let port = listener.local_addr().expect("addr").port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(_) => return,
+                },
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_messages_to_one_destination_share_few_sessions() {
+    const MESSAGES: usize = 12;
+    let near = open_side(NEAR, &["an"]).await;
+    let far = open_side(FAR, &["nhan"]).await;
+    let dns = start_dns(&far_records());
+    let shutdown = CancellationToken::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let far_addr = listener.local_addr().expect("addr");
+    serve_far(&far, listener, shutdown.clone());
+    let (proxy_port, sessions) = counting_proxy(far_addr, shutdown.clone()).await;
+
+    let mut ids = Vec::new();
+    for i in 0..MESSAGES {
+        ids.push(enqueue(&near, &format!("nhan@{FAR}"), &format!("reuse-{i}")).await);
+    }
+    let mut config = outbound_config(dns.addr, proxy_port);
+    config.per_domain_concurrency = 2;
+    start_queue(&near, config, shutdown.clone());
+
+    let delivered = wait_for_messages(
+        &far,
+        &format!("nhan@{FAR}"),
+        MESSAGES,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(delivered.len(), MESSAGES);
+    for i in 0..MESSAGES {
+        let subject = format!("Subject: reuse-{i}\r\n");
+        assert_eq!(
+            delivered
+                .iter()
+                .filter(|m| String::from_utf8_lossy(m).contains(&subject))
+                .count(),
+            1,
+            "reuse-{i} delivered exactly once"
+        );
+    }
+    // Two deliveries at a time, each session handed to the next message: at most two
+    // sessions for twelve messages (one per message before connection reuse).
+    let opened = sessions.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&opened),
+        "{opened} sessions for {MESSAGES} messages"
+    );
+    for id in ids {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while near.store.queue_entry(id).await.expect("entry").is_some() {
+            assert!(Instant::now() < deadline, "delivered message still queued");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    shutdown.cancel();
+}

@@ -1,8 +1,10 @@
 //! Outbound delivery: the client side of SMTP that hands queued mail to other mail systems.
 //!
 //! The queue worker ([`crate::queue::run_queue`]) claims due recipients from the store and
-//! calls [`deliver_to_domain`] once per (message, recipient domain): one connection carries
-//! every recipient of that domain (RFC 5321 §3.3: one transaction, many RCPT).
+//! calls [`deliver_to_domain`] once per (message, recipient domain): one transaction carries
+//! every recipient of that domain (RFC 5321 §3.3: one transaction, many RCPT), and sessions
+//! are kept open for a few seconds so the next message to the same host reuses them
+//! ([`SessionPool`]).
 //!
 //! Implementation notes — what this module keeps true:
 //! - Routing follows RFC 5321 §5.1: MX records by preference, the domain's own A/AAAA when
@@ -28,7 +30,9 @@ pub mod mta_sts;
 mod route;
 
 pub(crate) use client::tls_connectors;
-pub use client::{Attempt, DomainOutcome, HostTls, RecipientOutcome, deliver_to_domain};
+pub use client::{
+    Attempt, DomainOutcome, HostTls, RecipientOutcome, SessionPool, deliver_to_domain,
+};
 pub use dkim::{DkimAlgorithm, DkimKey, generate_dkim_key, load_dkim_keys, sign_message};
 pub use route::{Route, RouteError, RouteHost, build_resolver, resolve_route};
 
