@@ -7,6 +7,7 @@ pub mod address;
 pub mod flags;
 pub mod fold;
 pub mod folder;
+pub mod forwarding;
 pub mod lifecycle;
 pub mod naming;
 pub mod password;

@@ -1,6 +1,7 @@
 //! The forwarding policy (R-POL-6) as it applies to scripts: mail may be redirected only to
 //! government domains. Checked at upload so the user learns it at once.
 
+use congvu_core::forwarding::is_government_address;
 use congvu_wire::sieve::Script;
 
 /// Why `script` may not be stored, or `None` when every redirect stays inside
@@ -13,15 +14,7 @@ pub fn redirect_refusal(script: &Script, government_domains: &[String]) -> Optio
                  it; write the address out (forwarding is allowed only to government domains)"
             ));
         }
-        let domain = address
-            .rsplit_once('@')
-            .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
-            .unwrap_or_default();
-        let allowed = government_domains.iter().any(|g| {
-            let g = g.trim_start_matches('.').to_ascii_lowercase();
-            domain == g || domain.ends_with(&format!(".{g}"))
-        });
-        if !allowed {
+        if !is_government_address(address, government_domains) {
             return Some(format!(
                 "redirect to {address} is refused: mail may be forwarded only to government \
                  domains ({}) under the province's rules (R-POL-6)",

@@ -14,6 +14,7 @@
 //!   rejects, no remote recipient); otherwise the message is kept and the event logged,
 //!   since SMTP cannot refuse one recipient after DATA.
 
+use congvu_core::forwarding::is_government_address;
 use congvu_core::{Flags, SpecialUse};
 use congvu_pipeline::sieve::{Action, Decision, Envelope, SieveMessage, VacationReply, evaluate};
 use congvu_store::{AccountId, FolderTarget};
@@ -160,14 +161,7 @@ impl Session<'_> {
     }
 
     fn forwarding_allowed(&self, address: &str) -> bool {
-        let domain = address
-            .rsplit_once('@')
-            .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
-            .unwrap_or_default();
-        self.ctx.config.government_domains.iter().any(|g| {
-            let g = g.trim_start_matches('.').to_ascii_lowercase();
-            domain == g || domain.ends_with(&format!(".{g}"))
-        })
+        is_government_address(address, &self.ctx.config.government_domains)
     }
 
     /// The hosted mailbox `address` names, if it is one of ours.
