@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 mod binary;
 mod bodystructure;
@@ -106,35 +105,16 @@ pub async fn serve(
             "implicit TLS IMAP listener needs a TLS configuration",
         ));
     }
-    let tracker = TaskTracker::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => {
-                match accepted {
-                    Ok((tcp, peer)) => {
-                        let ctx = ctx.clone();
-                        let shutdown = shutdown.clone();
-                        tracker.spawn(async move {
-                            session::run(tcp, peer, ctx, mode, shutdown).await;
-                        });
-                    }
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "imap accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        }
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("imap sessions still running after the shutdown grace period");
-    }
-    Ok(())
+    congvu_listener::serve_connections(
+        listener,
+        shutdown.clone(),
+        SHUTDOWN_GRACE,
+        "imap",
+        move |stream, peer| {
+            let ctx = ctx.clone();
+            let shutdown = shutdown.clone();
+            async move { session::run(stream, peer, ctx, mode, shutdown).await }
+        },
+    )
+    .await
 }

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 mod command;
 mod policy;
@@ -92,33 +91,16 @@ pub async fn serve(
     ctx: Arc<ManageSieveContext>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let ctx = ctx.clone();
-                let shutdown = shutdown.clone();
-                tracker.spawn(async move {
-                    session::run_connection(stream, peer, ctx, shutdown).await;
-                });
-            }
-            Err(error) => {
-                tracing::warn!(%error, "managesieve accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("managesieve sessions still open after the drain timeout; leaving them");
-    }
-    Ok(())
+    congvu_listener::serve_connections(
+        listener,
+        shutdown.clone(),
+        DRAIN_TIMEOUT,
+        "managesieve",
+        move |stream, peer| {
+            let ctx = ctx.clone();
+            let shutdown = shutdown.clone();
+            async move { session::run_connection(stream, peer, ctx, shutdown).await }
+        },
+    )
+    .await
 }

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 mod cmd;
 mod command;
@@ -116,35 +115,16 @@ pub async fn serve(
             "the implicit-TLS POP3 listener needs a TLS certificate",
         ));
     }
-    let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let ctx = ctx.clone();
-                let shutdown = shutdown.clone();
-                tracker.spawn(async move {
-                    session::run_connection(stream, peer, ctx, mode, shutdown).await;
-                });
-            }
-            Err(error) => {
-                // Out of file descriptors, or a connection reset before accept: not a reason
-                // to stop listening. Back off briefly so a persistent error does not spin.
-                tracing::warn!(%error, "pop3 accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("pop3 sessions still open after the drain timeout; leaving them");
-    }
-    Ok(())
+    congvu_listener::serve_connections(
+        listener,
+        shutdown.clone(),
+        DRAIN_TIMEOUT,
+        "pop3",
+        move |stream, peer| {
+            let ctx = ctx.clone();
+            let shutdown = shutdown.clone();
+            async move { session::run_connection(stream, peer, ctx, mode, shutdown).await }
+        },
+    )
+    .await
 }

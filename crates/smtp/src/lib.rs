@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub mod inbound;
 pub mod notices;
@@ -154,36 +153,16 @@ async fn accept_sessions(
     implicit_tls: bool,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let ctx = ctx.clone();
-                let shutdown = shutdown.clone();
-                tracker.spawn(async move {
-                    run_session(stream, peer, ctx, mode, implicit_tls, shutdown).await;
-                });
-            }
-            Err(error) => {
-                // Running out of file descriptors or a connection reset before accept:
-                // neither is a reason to stop the listener. Back off briefly so that a
-                // persistent error does not spin.
-                tracing::warn!(%error, "smtp accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("smtp sessions still open after the drain timeout; leaving them");
-    }
-    Ok(())
+    congvu_listener::serve_connections(
+        listener,
+        shutdown.clone(),
+        DRAIN_TIMEOUT,
+        "smtp",
+        move |stream, peer| {
+            let ctx = ctx.clone();
+            let shutdown = shutdown.clone();
+            async move { run_session(stream, peer, ctx, mode, implicit_tls, shutdown).await }
+        },
+    )
+    .await
 }

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Largest LDAP message read, in octets. Requests of an address book are a few hundred
 /// octets; 64 KiB leaves room for long filters and refuses anything meant to fill memory.
@@ -73,35 +72,16 @@ pub async fn serve(
     ctx: Arc<LdapContext>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let ctx = ctx.clone();
-                let shutdown = shutdown.clone();
-                tracker.spawn(async move {
-                    session::run_connection(stream, peer, ctx, shutdown).await;
-                });
-            }
-            Err(error) => {
-                // Out of file descriptors, or a connection reset before accept: keep
-                // listening, after a short pause so a persistent error does not spin.
-                tracing::warn!(%error, "ldap accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("ldap connections still open after the drain timeout; leaving them");
-    }
-    Ok(())
+    congvu_listener::serve_connections(
+        listener,
+        shutdown.clone(),
+        DRAIN_TIMEOUT,
+        "ldap",
+        move |stream, peer| {
+            let ctx = ctx.clone();
+            let shutdown = shutdown.clone();
+            async move { session::run_connection(stream, peer, ctx, shutdown).await }
+        },
+    )
+    .await
 }
