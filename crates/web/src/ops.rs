@@ -105,6 +105,16 @@ impl Who {
             ..Who::default()
         }
     }
+
+    /// The operator deciding a request from `source_ip`.
+    fn operator(address: &str, source_ip: &str) -> Who {
+        Who {
+            actor: address.to_string(),
+            role: "operator".into(),
+            source_ip: source_ip.into(),
+            ..Who::default()
+        }
+    }
 }
 
 /// An opened installation: its store, its settings, its clock.
@@ -640,29 +650,18 @@ impl Ops {
     ) -> Result<Approved> {
         let request = self.pending(id, by).await?;
         let now = self.now();
-        self.store
-            .decide_request(
-                id,
-                RequestStatus::Pending,
-                RequestDecision {
-                    status: RequestStatus::Done,
-                    by: by.address.clone(),
-                    at: now,
-                    reason: String::new(),
-                    result: String::new(),
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::Invalid(m) => OpsError::Conflict(m),
-                e => OpsError::Store(e),
-            })?;
-        let operator = Who {
-            actor: by.address.clone(),
-            role: "operator".into(),
-            source_ip: source_ip.into(),
-            ..Who::default()
-        };
+        self.decide_pending(
+            id,
+            RequestDecision {
+                status: RequestStatus::Done,
+                by: by.address.clone(),
+                at: now,
+                reason: String::new(),
+                result: String::new(),
+            },
+        )
+        .await?;
+        let operator = Who::operator(&by.address, source_ip);
         self.audit(
             &operator,
             "request.approve",
@@ -733,10 +732,8 @@ impl Ops {
         }
         let request = self.pending(id, by).await?;
         let rejected = self
-            .store
-            .decide_request(
+            .decide_pending(
                 id,
-                RequestStatus::Pending,
                 RequestDecision {
                     status: RequestStatus::Rejected,
                     by: by.address.clone(),
@@ -745,17 +742,8 @@ impl Ops {
                     result: String::new(),
                 },
             )
-            .await
-            .map_err(|e| match e {
-                StoreError::Invalid(m) => OpsError::Conflict(m),
-                e => OpsError::Store(e),
-            })?;
-        let who = Who {
-            actor: by.address.clone(),
-            role: "operator".into(),
-            source_ip: source_ip.into(),
-            ..Who::default()
-        };
+            .await?;
+        let who = Who::operator(&by.address, source_ip);
         self.audit(
             &who,
             "request.reject",
@@ -764,6 +752,18 @@ impl Ops {
         )
         .await?;
         Ok(rejected)
+    }
+
+    /// Moves a request out of pending (a compare-and-set: `Conflict` when someone else
+    /// decided it first).
+    async fn decide_pending(&self, id: RequestId, decision: RequestDecision) -> Result<Request> {
+        self.store
+            .decide_request(id, RequestStatus::Pending, decision)
+            .await
+            .map_err(|e| match e {
+                StoreError::Invalid(m) => OpsError::Conflict(m),
+                e => OpsError::Store(e),
+            })
     }
 
     /// Does what the request asks; returns a description of the result and, for a new

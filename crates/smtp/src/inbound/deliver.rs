@@ -260,7 +260,7 @@ impl Session<'_> {
     ) {
         let id = format!("{}@{}", new_transaction_id(), self.ctx.config.hostname);
         let raw = super::sieve::vacation_message(by, reply, in_reply_to, &now_rfc5322(), &id);
-        let local = self.local_account_of(&reply.to).await;
+        let local = self.local_account(&reply.to).await;
         let result = match self.ctx.blobs.put(&raw).await {
             // A colleague in the province: straight into their INBOX.
             Ok(blob) if local.is_some() => {

@@ -165,11 +165,7 @@ impl Session<'_> {
     }
 
     /// The hosted mailbox `address` names, if it is one of ours.
-    pub(crate) async fn local_account_of(&self, address: &str) -> Option<AccountId> {
-        self.local_account(address).await
-    }
-
-    async fn local_account(&self, address: &str) -> Option<AccountId> {
+    pub(crate) async fn local_account(&self, address: &str) -> Option<AccountId> {
         let domain = address.rsplit_once('@').map(|(_, d)| d)?;
         if !self
             .ctx

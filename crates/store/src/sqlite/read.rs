@@ -259,7 +259,6 @@ pub(super) async fn changes_since(
     folder: FolderId,
     modseq: ModSeq,
 ) -> Result<FolderChanges> {
-    let since = rows::modseq_param(modseq);
     let mut conn = read.acquire().await.map_err(db)?;
     let mut tx = conn.begin().await.map_err(db)?;
     let head = sqlx::query("SELECT uidnext, highest_modseq FROM folders WHERE id = ?")
@@ -268,32 +267,11 @@ pub(super) async fn changes_since(
         .await
         .map_err(db)?
         .ok_or_else(|| StoreError::NotFound(format!("folder {folder}")))?;
-    let changed = sqlx::query(
-        "SELECT uid, modseq, flags, keywords, internal_date, size FROM mailbox_entries \
-         WHERE folder_id = ? AND modseq > ? ORDER BY uid",
-    )
-    .bind(folder)
-    .bind(since)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    let expunged =
-        sqlx::query("SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid")
-            .bind(folder)
-            .bind(since)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
+    let (changed, expunged) = changed_rows(&mut tx, folder, modseq).await?;
     tx.commit().await.map_err(db)?;
     Ok(FolderChanges {
-        changed: changed
-            .iter()
-            .map(summary_from_row)
-            .collect::<Result<_>>()?,
-        expunged: expunged
-            .iter()
-            .map(|row| rows::to_uid(row.try_get(0).map_err(db)?))
-            .collect::<Result<_>>()?,
+        changed,
+        expunged,
         highest_modseq: rows::to_modseq(head.try_get(1).map_err(db)?)?,
         uidnext: rows::to_uid(head.try_get(0).map_err(db)?)?,
     })
