@@ -1,0 +1,252 @@
+//! R-POL-5: the spam score of mail from other systems. Rules (`rules.rs`: headers, links,
+//! shape, Vietnamese and English phrases, this server's `Authentication-Results`) and a Bayes
+//! classifier taught by the users (`bayes.rs`, `tokens.rs`) add up to a score:
+//! below `threshold` the message is delivered with `X-Spam-Status: No`; at or above it, to the
+//! recipient's Junk folder with `X-Spam-Status: Yes` and `X-Spam-Flag: YES`; at or above
+//! `reject_threshold` it is refused at DATA with 550 5.7.1 so the sender learns it.
+//!
+//! Our own users' mail (submission, APPEND, webmail) is never scored.
+//!
+//! The Bayes counts live in the store, which this crate does not depend on: the binary gives
+//! the check a [`BayesSource`]. Counts are per mail domain, with the recipient mailbox's own
+//! teaching added with a weight once it taught enough (`[spam] bayes_user_*`). A message to
+//! several recipients is classified with the first recipient's domain, and with a mailbox's
+//! own counts only when it has a single recipient: one verdict serves the whole transaction.
+
+pub mod bayes;
+pub mod phrases;
+pub mod rules;
+pub mod tokens;
+
+use crate::policy::SpamPolicy;
+use crate::{Check, MessageContext, Outcome, Source};
+use async_trait::async_trait;
+use congvu_core::Reply;
+use congvu_wire::mime::MessageIndex;
+use rules::Hit;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What one scope (a domain, or one mailbox) was taught.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taught {
+    pub spam_messages: u64,
+    pub ham_messages: u64,
+    /// token hash → (spam messages with it, ham messages with it); tokens never taught absent.
+    pub tokens: HashMap<i64, (u64, u64)>,
+}
+
+/// Where the Bayes counts come from (the store, in the running server).
+#[async_trait]
+pub trait BayesSource: Send + Sync {
+    /// The counts of `tokens` in the mail domain `domain`, and in the mailbox `mailbox`'s own
+    /// teaching when one is given and known.
+    async fn taught(
+        &self,
+        domain: &str,
+        mailbox: Option<&str>,
+        tokens: &[i64],
+    ) -> Result<(Taught, Option<Taught>), String>;
+}
+
+/// The Bayes rule names and scores by spam probability, highest band first (SpamAssassin's
+/// BAYES_* bands; stronger, since the users taught this classifier themselves).
+const BAYES_BANDS: [(f64, &str, f64); 8] = [
+    (0.999, "BAYES_999", 5.5),
+    (0.99, "BAYES_99", 5.0),
+    (0.95, "BAYES_95", 3.5),
+    (0.80, "BAYES_80", 2.0),
+    (0.20, "BAYES_50", 0.0),
+    (0.05, "BAYES_20", -0.5),
+    (0.01, "BAYES_05", -1.0),
+    (0.0, "BAYES_00", -2.0),
+];
+
+/// The Bayes rule a spam probability falls into.
+pub fn bayes_hit(probability: f64) -> Hit {
+    let (_, name, score) = BAYES_BANDS
+        .iter()
+        .copied()
+        .find(|(floor, _, _)| probability >= *floor)
+        .unwrap_or(BAYES_BANDS[BAYES_BANDS.len() - 1]);
+    Hit { name, score }
+}
+
+/// The corpus and per-token counts the classifier uses: the domain's, plus the mailbox's
+/// weighted when it taught enough. `None` while the domain has not been taught enough.
+pub fn combine_scopes(
+    policy: &SpamPolicy,
+    domain: &Taught,
+    mailbox: Option<&Taught>,
+    tokens: &[i64],
+) -> Option<(bayes::Corpus, Vec<(f64, f64)>)> {
+    if domain.spam_messages < policy.bayes_min_trained
+        || domain.ham_messages < policy.bayes_min_trained
+    {
+        return None;
+    }
+    let mailbox = mailbox
+        .filter(|m| m.spam_messages + m.ham_messages >= policy.bayes_user_min_trained.max(1));
+    let w = if mailbox.is_some() {
+        policy.bayes_user_weight.max(0.0)
+    } else {
+        0.0
+    };
+    let user = |f: fn(&Taught) -> u64| mailbox.map_or(0.0, |m| f(m) as f64 * w);
+    let corpus = bayes::Corpus {
+        spam_messages: domain.spam_messages as f64 + user(|m| m.spam_messages),
+        ham_messages: domain.ham_messages as f64 + user(|m| m.ham_messages),
+    };
+    let counts = tokens
+        .iter()
+        .map(|t| {
+            let (ds, dh) = domain.tokens.get(t).copied().unwrap_or((0, 0));
+            let (us, uh) = mailbox
+                .and_then(|m| m.tokens.get(t).copied())
+                .unwrap_or((0, 0));
+            (ds as f64 + us as f64 * w, dh as f64 + uh as f64 * w)
+        })
+        .collect();
+    Some((corpus, counts))
+}
+
+/// The score's verdict and the header lines that say so.
+pub fn outcome(policy: &SpamPolicy, hits: &[Hit]) -> Outcome {
+    // `+ 0.0`: an empty f64 sum is -0.0, which would print as "-0.0".
+    let score: f64 = hits.iter().map(|h| h.score).sum::<f64>() + 0.0;
+    // One decimal, as SpamAssassin writes it; a sum like 4.999999 must not print as 5.0 and pass.
+    let score = (score * 10.0).round() / 10.0;
+    let tests = if hits.is_empty() {
+        "none".to_string()
+    } else {
+        hits.iter()
+            .map(|h| format!("{}={}", h.name, trim_score(h.score)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let spam = score >= policy.threshold;
+    if score >= policy.reject_threshold {
+        return Outcome::Reject(Reply::new(
+            550,
+            "5.7.1",
+            format!(
+                "Thư bị từ chối vì bị đánh giá là thư rác (điểm {score:.1}, ngưỡng từ chối {:.1}). \
+                 The message was refused as spam (score {score:.1}, limit {:.1}).",
+                policy.reject_threshold, policy.reject_threshold
+            ),
+        ));
+    }
+    let mut headers = vec![
+        format!("X-Spam-Score: {score:.1}\r\n"),
+        format!(
+            "X-Spam-Status: {}, score={score:.1} required={:.1}, tests={tests}\r\n",
+            if spam { "Yes" } else { "No" },
+            policy.threshold
+        ),
+    ];
+    if spam {
+        headers.insert(0, "X-Spam-Flag: YES\r\n".to_string());
+        Outcome::Junk(headers)
+    } else {
+        Outcome::AddHeaders(headers)
+    }
+}
+
+fn trim_score(score: f64) -> String {
+    let s = format!("{score:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+pub struct Spam {
+    policy: SpamPolicy,
+    bayes: Option<Arc<dyn BayesSource>>,
+}
+
+impl Spam {
+    pub fn new(policy: SpamPolicy, bayes: Option<Arc<dyn BayesSource>>) -> Self {
+        Spam { policy, bayes }
+    }
+
+    /// The Bayes rule for this message, if the classifier may speak.
+    async fn bayes(&self, ctx: &MessageContext<'_>, index: &MessageIndex) -> Option<Hit> {
+        let source = self.bayes.as_ref().filter(|_| self.policy.bayes)?;
+        let first = ctx.rcpt_to.first()?.to_ascii_lowercase();
+        let domain = first.rsplit_once('@')?.1.to_string();
+        let mailbox = (ctx.rcpt_to.len() == 1).then_some(first.as_str());
+        let tokens = tokens::message_tokens(index);
+        let (domain_counts, mailbox_counts) = match source.taught(&domain, mailbox, &tokens).await {
+            Ok(counts) => counts,
+            Err(error) => {
+                // Without the counts the rules still score; a store hiccup must not bounce mail.
+                tracing::warn!(%error, "spam: Bayes counts unavailable, scoring by rules only");
+                return None;
+            }
+        };
+        let (corpus, counts) = combine_scopes(
+            &self.policy,
+            &domain_counts,
+            mailbox_counts.as_ref(),
+            &tokens,
+        )?;
+        let probability = bayes::classify(corpus, counts);
+        tracing::debug!(probability, domain, "spam: Bayes");
+        Some(bayes_hit(probability))
+    }
+}
+
+#[async_trait]
+impl Check for Spam {
+    fn name(&self) -> &'static str {
+        "spam"
+    }
+
+    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome {
+        self.on_data_after(ctx, &[]).await
+    }
+
+    async fn on_data_after(&self, ctx: &MessageContext<'_>, added: &[String]) -> Outcome {
+        if !self.policy.enabled || ctx.source != Source::Mx {
+            return Outcome::Pass;
+        }
+        // The rules parse the message once more (for the links in its HTML): off the runtime.
+        let (raw, index, added_owned) = (ctx.raw.to_vec(), ctx.index.clone(), added.to_vec());
+        let evaluated = tokio::task::spawn_blocking(move || {
+            rules::evaluate(&rules::Input {
+                raw: &raw,
+                index: &index,
+                added: &added_owned,
+            })
+        })
+        .await;
+        let mut hits = match evaluated {
+            Ok(hits) => hits,
+            Err(e) => {
+                tracing::error!(error = %e, "spam rules failed");
+                return Outcome::Reject(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Lỗi tạm thời khi kiểm tra thư, xin gửi lại sau. \
+                     Temporary failure while checking the message; please try again later.",
+                ));
+            }
+        };
+        if let Some(hit) = self.bayes(ctx, ctx.index).await {
+            hits.push(hit);
+        }
+        let outcome = outcome(&self.policy, &hits);
+        if !matches!(outcome, Outcome::AddHeaders(_)) {
+            tracing::info!(
+                score = hits.iter().map(|h| h.score).sum::<f64>(),
+                tests = ?hits.iter().map(|h| h.name).collect::<Vec<_>>(),
+                mail_from = ctx.mail_from,
+                remote_ip = ?ctx.remote_ip,
+                junk = matches!(outcome, Outcome::Junk(_)),
+                "spam: message scored as spam"
+            );
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests;
