@@ -248,6 +248,8 @@ pub struct PolicySection {
     pub password_history: u32,
     /// How often `serve` looks for passwords 14, 7 or 1 days from expiry and mails a warning.
     pub expiry_warning_interval: String,
+    /// How often `serve` purges revoked mailboxes whose retention has run out.
+    pub purge_interval: String,
     /// Where mail may be forwarded automatically (R-POL-6): these domains and their
     /// subdomains. Sieve `redirect` elsewhere is refused when the script is uploaded.
     pub government_domains: Vec<String>,
@@ -261,6 +263,7 @@ impl Default for PolicySection {
             revoked_retention: "365d".into(),
             password_history: 5,
             expiry_warning_interval: "1h".into(),
+            purge_interval: "1h".into(),
             government_domains: vec!["gov.vn".into()],
         }
     }
@@ -619,6 +622,7 @@ fn validate(config: &Config) -> Result<()> {
             "expiry_warning_interval",
             &config.policy.expiry_warning_interval,
         ),
+        ("purge_interval", &config.policy.purge_interval),
     ] {
         parse_duration(value).map_err(|e| config_error(format!("[policy] {key}: {e}")))?;
     }
@@ -828,6 +832,8 @@ revoked_retention = "365d"
 password_history = 5
 # How often the server looks for passwords 14, 7 or 1 days from expiry and mails a warning.
 expiry_warning_interval = "1h"
+# How often the server purges revoked mailboxes whose retention has run out.
+purge_interval = "1h"
 # Automatic forwarding (Sieve redirect) only to these domains and their subdomains (R-POL-6).
 government_domains = ["gov.vn"]
 

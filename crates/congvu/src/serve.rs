@@ -144,7 +144,24 @@ pub async fn run(
         },
         shutdown.clone(),
     ));
+    // Notices of security events (R-POL-9) to the user and the operators, delivered locally.
+    let security_notices = tokio::spawn(congvu_smtp::notices::run_security_notices(
+        outbound.clone(),
+        congvu_smtp::notices::SecurityNotices {
+            domains: c.server.domains.clone(),
+            interval: config::parse_duration(&c.security.notice_interval)?,
+            now: storage::now,
+        },
+        shutdown.clone(),
+    ));
     let queue_worker = tokio::spawn(congvu_smtp::queue::run_queue(outbound, shutdown.clone()));
+    // Revoked mailboxes are purged once [policy] revoked_retention has run out (R-ACC-5).
+    let purge_sweep = tokio::spawn(congvu_web::retention::run_sweep(
+        crate::cli::ops::shared_ops(&loaded, store.clone()),
+        blobs.clone(),
+        config::parse_duration(&c.policy.purge_interval)?,
+        shutdown.clone(),
+    ));
 
     // The JSON API and the public directory page on [listen] http.
     let web = congvu_web::router(
@@ -244,6 +261,9 @@ pub async fn run(
     shutdown.cancel();
     if let Err(e) = queue_worker.await {
         tracing::error!(error = %e, "the queue worker panicked");
+    }
+    if let Err(e) = purge_sweep.await {
+        tracing::error!(error = %e, "the purge sweep panicked");
     }
     if let Err(e) = expiry_warnings.await {
         tracing::error!(error = %e, "the password expiry warning task panicked");

@@ -16,10 +16,15 @@ pub async fn open(loaded: &Loaded) -> Result<(Arc<dyn Store>, Arc<dyn BlobStore>
     let store = SqliteStore::open(&data.join("congvu.db"))
         .await
         .with_context(|| format!("opening the database in {}", data.display()))?;
-    let blobs = FsBlobStore::open(&data.join("blobs"))
-        .await
-        .with_context(|| format!("opening the message files in {}", data.display()))?;
-    Ok((Arc::new(store), Arc::new(blobs)))
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        FsBlobStore::open(&data.join("blobs"))
+            .await
+            .with_context(|| format!("opening the message files in {}", data.display()))?,
+    );
+    // Garbage collection (a purge) may run in this process or in another one: every new
+    // reference to a message file checks the file is still there (store sqlite/garbage.rs).
+    store.guard_blobs(blobs.clone());
+    Ok((Arc::new(store), blobs))
 }
 
 /// Seconds since the epoch.

@@ -123,6 +123,28 @@ impl BlobStore for FsBlobStore {
         let root = self.inner.root.clone();
         blocking(move || sum_sizes(&root)).await
     }
+
+    async fn delete(&self, hash: &BlobHash) -> Result<()> {
+        let path = blob_path(&self.inner.root, &hash.0)?;
+        blocking(move || {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            // The removal must survive a crash like a write does: a file that came back
+            // would only be garbage again, but a purge is promised to be final.
+            match path.parent() {
+                Some(dir) => sync_dir(dir),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    fn contains(&self, hash: &BlobHash) -> bool {
+        blob_path(&self.inner.root, &hash.0).is_ok_and(|path| path.exists())
+    }
 }
 
 /// `ab/<hash>` under `root`, after checking that `hex` is a BLAKE3 hex digest.

@@ -105,6 +105,9 @@ pub enum AccountState {
     Suspended,
     /// thu hồi: no login, no delivery, content kept for the retention period
     Revoked,
+    /// Revoked and past the retention period: the content is gone and the row stays as a
+    /// tombstone so the address is never given to anybody else.
+    Purged,
 }
 
 impl AccountState {
@@ -113,6 +116,7 @@ impl AccountState {
             AccountState::Active => "active",
             AccountState::Suspended => "suspended",
             AccountState::Revoked => "revoked",
+            AccountState::Purged => "purged",
         }
     }
     pub fn from_token(s: &str) -> Option<Self> {
@@ -120,6 +124,7 @@ impl AccountState {
             AccountState::Active,
             AccountState::Suspended,
             AccountState::Revoked,
+            AccountState::Purged,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -277,6 +282,18 @@ pub trait Store: Send + Sync + 'static {
     async fn list_accounts(&self) -> Result<Vec<Account>>;
     async fn set_password_hash(&self, id: AccountId, hash: &str) -> Result<()>;
     async fn set_account_state(&self, id: AccountId, state: AccountState) -> Result<()>;
+    /// Purges a revoked mailbox (R-ACC-5): in one transaction its folders and their entries,
+    /// grants both ways, app passwords, TOTP, API sessions and tokens, Sieve scripts, password
+    /// history and directory details go; the row stays as a tombstone in state `Purged`
+    /// with an unusable password, and the move is added to the state history. Refused
+    /// (`Invalid`) unless the mailbox is revoked. Message bodies no other mailbox holds are
+    /// left for [`Store::collect_garbage`].
+    async fn purge_account(&self, id: AccountId, at: i64, reason: &str) -> Result<PurgedAccount>;
+    /// Removes the parsed index of every message no mailbox, queue entry or quarantine holds
+    /// any more, and its file through `blobs`, while no delivery can start referencing it
+    /// (see `sqlite/garbage.rs`). Returns what was removed.
+    /// `now` only dates the bookkeeping.
+    async fn collect_garbage(&self, blobs: &dyn BlobStore, now: i64) -> Result<Garbage>;
 
     // ---- folders ----
     async fn list_folders(&self, account: AccountId) -> Result<Vec<Folder>>;
@@ -727,6 +744,12 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, hash: &BlobHash) -> Result<Arc<Vec<u8>>>;
     /// Total bytes on disk, for reports and the storage-growth test.
     async fn total_size(&self) -> Result<u64>;
+    /// Removes the blob (durably); a blob that is not there is not an error. Only
+    /// [`Store::collect_garbage`] calls this, when nothing references the blob.
+    async fn delete(&self, hash: &BlobHash) -> Result<()>;
+    /// Whether the blob is on disk: the store checks it before a new reference is committed,
+    /// so a blob collected between a `put` that found it present and the commit is noticed.
+    fn contains(&self, hash: &BlobHash) -> bool;
 }
 
 pub use congvu_core::request::{RequestKind, RequestStatus};
@@ -782,6 +805,20 @@ pub struct AccountDetails {
     pub password_changed_at: i64,
     /// When the lifecycle state last changed (`None`: never).
     pub state_changed_at: Option<i64>,
+}
+
+/// What [`Store::purge_account`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgedAccount {
+    pub folders: u64,
+    pub messages: u64,
+}
+
+/// What [`Store::collect_garbage`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Garbage {
+    pub messages: u64,
+    pub bytes: u64,
 }
 
 /// One lifecycle move of a mailbox.

@@ -113,6 +113,7 @@ impl LoginRefusal {
             LoginRefusal::BadCredentials => "bad credentials",
             LoginRefusal::Disabled(AccountState::Suspended) => "mailbox suspended",
             LoginRefusal::Disabled(AccountState::Revoked) => "mailbox revoked",
+            LoginRefusal::Disabled(AccountState::Purged) => "mailbox purged",
             LoginRefusal::Disabled(AccountState::Active) => "mailbox disabled",
             LoginRefusal::Expired => "password expired",
             LoginRefusal::MustChange => "password must be changed",
@@ -270,7 +271,7 @@ async fn main_password_ok(
 fn refuse_disabled(account: &Account) -> Result<(), LoginRefusal> {
     match account.state {
         AccountState::Active => Ok(()),
-        state @ (AccountState::Suspended | AccountState::Revoked) => {
+        state @ (AccountState::Suspended | AccountState::Revoked | AccountState::Purged) => {
             Err(LoginRefusal::Disabled(state))
         }
     }

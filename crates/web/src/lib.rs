@@ -14,8 +14,10 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod ops;
 pub mod public;
+pub mod retention;
 
 use axum::Router;
 use std::net::SocketAddr;

@@ -12,6 +12,9 @@
 //! - One-time passwords are returned to the caller to show once; only their hash is stored.
 //! - The clock and randomness come from [`Env`], handed down by the binary (STYLE.md).
 
+mod mail;
+pub use mail::{PurgeReport, PurgedCopy, Released, message_key_from_hash, message_key_from_id};
+
 use congvu_core::lifecycle::{LifecycleAction, MailboxState, is_reused, next_state};
 use congvu_core::naming::{NamingStyle, UnitKind, UnitPlace, person_local_part, unit_local_part};
 use congvu_core::password::{PasswordRules, hash_password, verify_password};
@@ -830,6 +833,7 @@ pub fn to_lifecycle(state: AccountState) -> MailboxState {
         AccountState::Active => MailboxState::Active,
         AccountState::Suspended => MailboxState::Suspended,
         AccountState::Revoked => MailboxState::Revoked,
+        AccountState::Purged => MailboxState::Purged,
     }
 }
 

@@ -74,6 +74,9 @@ pub enum MailboxCommand {
     Revoke(StateArgs),
     /// Restore (khôi phục) a suspended or revoked mailbox with its content.
     Restore(StateArgs),
+    /// Purge a revoked mailbox whose `[policy] revoked_retention` has run out: its content is
+    /// removed for good and the address stays reserved. The server also does this hourly.
+    Purge(StateArgs),
     /// Set a one-time password (printed once) that must be changed at first use.
     ResetPassword {
         #[arg(long)]
@@ -333,6 +336,7 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
         MailboxCommand::Resume(args) => change_state(args, LifecycleAction::Resume).await,
         MailboxCommand::Revoke(args) => change_state(args, LifecycleAction::Revoke).await,
         MailboxCommand::Restore(args) => change_state(args, LifecycleAction::Restore).await,
+        MailboxCommand::Purge(args) => purge(args).await,
         MailboxCommand::ResetPassword {
             config,
             address,
@@ -415,6 +419,41 @@ async fn change_state(args: StateArgs, action: LifecycleAction) -> Result<()> {
             "{} is now {}",
             account.address,
             to_lifecycle(account.state).as_str()
+        );
+    }
+    Ok(())
+}
+
+async fn purge(args: StateArgs) -> Result<()> {
+    let ops = Ops::open(&args.config).await?;
+    let reason = if args.reason.is_empty() {
+        "purged by the operator after the retention period"
+    } else {
+        &args.reason
+    };
+    let (purge, garbage) = congvu_web::retention::purge_mailbox(
+        &ops,
+        ops.blobs.as_ref(),
+        &args.address,
+        reason,
+        &Who::cli(args.actor),
+    )
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "address": purge.address, "state": "purged",
+                "folders": purge.removed.folders, "messages": purge.removed.messages,
+                "files_removed": garbage.messages, "bytes_removed": garbage.bytes })
+        );
+    } else {
+        println!(
+            "{} is now purged: {} folders and {} messages removed; {} message files ({} bytes) no other mailbox held were deleted",
+            purge.address,
+            purge.removed.folders,
+            purge.removed.messages,
+            garbage.messages,
+            garbage.bytes
         );
     }
     Ok(())

@@ -13,6 +13,8 @@ pub use congvu_web::ops::{Who, rules_for, to_lifecycle, unit_kind};
 /// An opened installation: its configuration and the shared operations on its store.
 pub struct Ops {
     pub loaded: Loaded,
+    /// The message files, for the commands that read or remove them.
+    pub blobs: std::sync::Arc<dyn congvu_store::BlobStore>,
     inner: congvu_web::ops::Ops,
 }
 
@@ -26,9 +28,13 @@ impl std::ops::Deref for Ops {
 impl Ops {
     pub async fn open(config_path: &Path) -> Result<Ops> {
         let loaded = config::load(config_path, std::env::vars())?;
-        let (store, _blobs) = storage::open(&loaded).await?;
+        let (store, blobs) = storage::open(&loaded).await?;
         let inner = shared_ops(&loaded, store);
-        Ok(Ops { loaded, inner })
+        Ok(Ops {
+            loaded,
+            blobs,
+            inner,
+        })
     }
 }
 

@@ -226,7 +226,9 @@ fn refusal_reply(refusal: LoginRefusal) -> Done {
             Some("CONTACTADMIN"),
             "this mailbox is suspended; contact your unit IT contact or the administrator",
         ),
-        LoginRefusal::Disabled(AccountState::Revoked | AccountState::Active) => Done::no(
+        LoginRefusal::Disabled(
+            AccountState::Revoked | AccountState::Purged | AccountState::Active,
+        ) => Done::no(
             Some("CONTACTADMIN"),
             "this mailbox has been revoked and can no longer be used; contact the administrator",
         ),

@@ -287,7 +287,9 @@ fn refusal_reply(refusal: LoginRefusal, address: &str) -> Refusal {
             "Authentication refused: the mailbox <{address}> is suspended and cannot send mail; \
              ask the mail operator to reactivate it"
         )),
-        LoginRefusal::Disabled(AccountState::Revoked | AccountState::Active) => failed(format!(
+        LoginRefusal::Disabled(
+            AccountState::Revoked | AccountState::Purged | AccountState::Active,
+        ) => failed(format!(
             "Authentication refused: the mailbox <{address}> has been revoked and can no longer \
              be used"
         )),

@@ -159,6 +159,13 @@ impl Session<'_> {
                     "5.2.1",
                     format!("<{address}>: mailbox disabled"),
                 )),
+                // RFC 3463: 5.1.1, the address no longer designates a mailbox; the tombstone
+                // only keeps it from being given to somebody else.
+                AccountState::Purged => Err(Reply::new(
+                    550,
+                    "5.1.1",
+                    format!("<{address}>: this mailbox no longer exists"),
+                )),
                 AccountState::Active | AccountState::Suspended => Ok(account.id),
             },
             None if local.eq_ignore_ascii_case(POSTMASTER) => self.operator_account(address).await,

@@ -108,7 +108,7 @@ impl Session<'_> {
                 "the mailbox <{}> is suspended and sends no mail",
                 mailbox.address
             ))),
-            AccountState::Revoked => Err(refuse(format!(
+            AccountState::Revoked | AccountState::Purged => Err(refuse(format!(
                 "the mailbox <{}> has been revoked",
                 mailbox.address
             ))),

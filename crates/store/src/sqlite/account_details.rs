@@ -33,7 +33,7 @@ pub(super) async fn insert_account(
     let row = sqlx::query(
         "INSERT INTO accounts (address, display_name, password_hash, kind, state, created_at) \
          VALUES (?, ?, ?, ?, 'active', ?) \
-         RETURNING id, address, display_name, password_hash, kind, state, created_at",
+         RETURNING id, address, display_name, password_hash, kind, state, created_at, purged_at",
     )
     .bind(&address)
     .bind(&new.display_name)

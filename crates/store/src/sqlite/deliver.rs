@@ -17,7 +17,8 @@
 use super::Shared;
 use super::rows::{self, allocate, db};
 use crate::{
-    Delivered, Delivery, DeliveryTarget, FolderChange, FolderId, FolderTarget, Result, StoreError,
+    BlobStore, Delivered, Delivery, DeliveryTarget, FolderChange, FolderId, FolderTarget, Result,
+    StoreError,
 };
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
@@ -68,7 +69,7 @@ pub(super) async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pe
             return;
         }
         let mut conn = shared.write.lock().await;
-        let outcome = commit_batch(&mut conn, &batch).await;
+        let outcome = commit_batch(&mut conn, &batch, shared.blobs.get()).await;
         drop(conn);
         let results = match outcome {
             Ok(results) => {
@@ -113,12 +114,13 @@ pub(super) async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pe
 async fn commit_batch(
     conn: &mut SqliteConnection,
     batch: &[Pending],
+    blobs: Option<&Arc<dyn BlobStore>>,
 ) -> Result<Vec<Result<Vec<Delivered>>>> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let mut results = Vec::with_capacity(batch.len());
     for pending in batch {
         let mut savepoint = tx.begin().await.map_err(db)?;
-        match index_delivery(&mut savepoint, &pending.delivery).await {
+        match index_delivery(&mut savepoint, &pending.delivery, blobs).await {
             Ok(delivered) => {
                 savepoint.commit().await.map_err(db)?;
                 results.push(Ok(delivered));
@@ -137,8 +139,18 @@ async fn commit_batch(
 async fn index_delivery(
     conn: &mut SqliteConnection,
     delivery: &Delivery,
+    blobs: Option<&Arc<dyn BlobStore>>,
 ) -> Result<Vec<Delivered>> {
-    insert_message(conn, &delivery.blob.0, &delivery.index).await?;
+    let new_message = insert_message(conn, &delivery.blob.0, &delivery.index).await?;
+    // A new message row is the one case where garbage collection may have removed the file
+    // after the caller's `put` found it present (garbage.rs): refuse rather than commit an
+    // entry without a body. The caller answers with a temporary failure and the client retries.
+    if new_message && blobs.is_some_and(|b| !b.contains(&delivery.blob)) {
+        return Err(StoreError::Unavailable(format!(
+            "the message file {} was removed while it was being delivered; try again",
+            delivery.blob
+        )));
+    }
     let mut delivered = Vec::with_capacity(delivery.targets.len());
     for target in &delivery.targets {
         let folder = resolve_folder(conn, target).await?;
@@ -201,19 +213,19 @@ pub(super) fn size_param(size: u64) -> Result<i64> {
 }
 
 /// Stores the parsed index of a blob unless it is already there (a blob is indexed once
-/// however many mailboxes hold it).
+/// however many mailboxes hold it). True when the row is new.
 pub(super) async fn insert_message(
     conn: &mut SqliteConnection,
     hash: &str,
     index: &congvu_wire::mime::MessageIndex,
-) -> Result<()> {
+) -> Result<bool> {
     let envelope = serde_json::to_string(&index.envelope)
         .map_err(|e| StoreError::Invalid(format!("envelope: {e}")))?;
     let structure = serde_json::to_string(&index.structure)
         .map_err(|e| StoreError::Invalid(format!("body structure: {e}")))?;
     let exact = &index.search_exact;
     let folded = &index.search_folded;
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO messages (hash, size, sent_at, subject, from_display, message_id, has_attachments, \
          envelope, structure, \
          search_exact_subject, search_exact_from, search_exact_to, search_exact_cc, search_exact_bcc, search_exact_body, \
@@ -245,5 +257,5 @@ pub(super) async fn insert_message(
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }

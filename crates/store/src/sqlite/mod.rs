@@ -23,6 +23,8 @@ mod deliver;
 mod directory;
 mod flags;
 mod folders;
+mod forwards;
+mod garbage;
 mod grants;
 mod messages;
 mod private_seen;
@@ -88,6 +90,9 @@ pub(crate) struct Shared {
     batched_deliveries: AtomicU64,
     /// Views of large folders for SELECT (`read.rs`).
     views: read::ViewCache,
+    /// The message files, once [`SqliteStore::guard_blobs`] was called: checked before a new
+    /// reference to a blob is committed (`garbage.rs`).
+    blobs: std::sync::OnceLock<Arc<dyn crate::BlobStore>>,
 }
 
 /// Counters of the group commit, for metrics and tests: `deliveries / batches` is the
@@ -139,6 +144,7 @@ impl SqliteStore {
             batches: AtomicU64::new(0),
             batched_deliveries: AtomicU64::new(0),
             views: read::ViewCache::default(),
+            blobs: std::sync::OnceLock::new(),
         });
         let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
         let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
@@ -147,6 +153,14 @@ impl SqliteStore {
             deliveries,
             writer,
         })
+    }
+
+    /// Makes every new reference to a message file (a delivery's new message row, a queued
+    /// message) check that the file is still there before it commits, so garbage collection
+    /// in this or another process can never leave a reference without its file. Call it
+    /// once, right after opening, whenever the store is used with its blob store.
+    pub fn guard_blobs(&self, blobs: Arc<dyn crate::BlobStore>) {
+        let _ = self.shared.blobs.set(blobs);
     }
 
     /// How many delivery transactions were committed so far, and how many deliveries they held.
@@ -202,6 +216,23 @@ impl Store for SqliteStore {
 
     async fn set_account_state(&self, id: AccountId, state: AccountState) -> Result<()> {
         accounts::set_account_state(&self.shared, id, state).await
+    }
+
+    async fn purge_account(
+        &self,
+        id: AccountId,
+        at: i64,
+        reason: &str,
+    ) -> Result<crate::PurgedAccount> {
+        accounts::purge_account(&self.shared, id, at, reason).await
+    }
+
+    async fn collect_garbage(
+        &self,
+        blobs: &dyn crate::BlobStore,
+        now: i64,
+    ) -> Result<crate::Garbage> {
+        garbage::collect(&self.shared, blobs, now).await
     }
 
     async fn list_folders(&self, account: AccountId) -> Result<Vec<Folder>> {

@@ -58,6 +58,17 @@ pub(super) async fn enqueue(shared: &Shared, message: NewQueuedMessage) -> Resul
     }
     let mut conn = shared.write.lock().await;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    // Garbage collection may have removed the file after the caller's `put` (garbage.rs).
+    if shared
+        .blobs
+        .get()
+        .is_some_and(|b| !b.contains(&message.blob))
+    {
+        return Err(StoreError::Unavailable(format!(
+            "the message file {} was removed while it was being queued; try again",
+            message.blob
+        )));
+    }
     let id: i64 = sqlx::query(
         "INSERT INTO queue_messages (blob_hash, mail_from, created_at, submitted_by) \
          VALUES (?, ?, ?, ?) RETURNING id",

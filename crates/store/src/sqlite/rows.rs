@@ -25,7 +25,7 @@ pub(super) use select_folders;
 macro_rules! select_accounts {
     ($rest:literal) => {
         concat!(
-            "SELECT id, address, display_name, password_hash, kind, state, created_at FROM accounts ",
+            "SELECT id, address, display_name, password_hash, kind, state, created_at, purged_at FROM accounts ",
             $rest
         )
     };
@@ -118,7 +118,11 @@ pub(super) fn account_from_row(row: &SqliteRow) -> Result<Account> {
         display_name: get(row, 2)?,
         password_hash: get(row, 3)?,
         kind: AccountKind::from_token(&kind).ok_or_else(|| corrupt("account kind"))?,
-        state: AccountState::from_token(&state).ok_or_else(|| corrupt("account state"))?,
+        // A purged mailbox keeps 'revoked' in `state` (migration 0014).
+        state: match get::<Option<i64>>(row, 7)? {
+            Some(_) => AccountState::Purged,
+            None => AccountState::from_token(&state).ok_or_else(|| corrupt("account state"))?,
+        },
         created_at: get(row, 6)?,
     })
 }
