@@ -34,8 +34,9 @@ pub async fn purge_mailbox(
     Ok((purge, garbage))
 }
 
-/// Purges every revoked mailbox whose retention is over: the server's sweep. A mailbox that
-/// fails is logged and skipped so one bad row does not stop the others.
+/// Purges every revoked mailbox whose retention is over, then collects every message file no
+/// mailbox holds any more: the server's sweep. A mailbox that fails is logged and skipped so
+/// one bad row does not stop the others.
 pub async fn purge_expired(ops: &Ops, blobs: &dyn BlobStore, who: &Who) -> Result<Vec<Purge>> {
     let now = ops.now();
     let mut done = Vec::new();
@@ -56,13 +57,14 @@ pub async fn purge_expired(ops: &Ops, blobs: &dyn BlobStore, who: &Who) -> Resul
             }
         }
     }
-    if !done.is_empty() {
-        let garbage = ops.store.collect_garbage(blobs, now).await?;
+    // Also the bodies whose last copy was expunged since the last sweep.
+    let garbage = ops.store.collect_garbage(blobs, now).await?;
+    if !done.is_empty() || garbage.messages > 0 {
         tracing::info!(
             mailboxes = done.len(),
             messages = garbage.messages,
             bytes = garbage.bytes,
-            "revoked mailboxes purged"
+            "retention sweep: revoked mailboxes purged, unreferenced message files deleted"
         );
     }
     Ok(done)
