@@ -28,6 +28,8 @@ pub mod conformance_directory;
 #[doc(hidden)]
 pub mod conformance_login;
 #[doc(hidden)]
+pub mod conformance_quarantine;
+#[doc(hidden)]
 pub mod conformance_seen;
 #[doc(hidden)]
 pub mod conformance_sieve;
@@ -188,6 +190,44 @@ pub struct MessageSummary {
     /// INTERNALDATE, seconds since the epoch.
     pub internal_date: i64,
     pub size: u64,
+}
+
+/// A folder's messages at one MODSEQ, as `Store::folder_view` hands it out: shared by every
+/// session that opens the folder (a session copies `messages` on its first change of its own
+/// view), so opening a 100,000-message folder copies nothing.
+#[derive(Debug, Clone, Default)]
+pub struct FolderView {
+    pub uidvalidity: u32,
+    /// Every change up to this MODSEQ is in the view.
+    pub modseq: ModSeq,
+    /// In UID order.
+    pub messages: Arc<Vec<MessageSummary>>,
+    /// The Date header of each message (`MessageIndex::sent_at`), in the order of `messages`:
+    /// what SORT by DATE compares (RFC 5256 §2.2).
+    pub sent_at: Vec<Option<i64>>,
+    /// Index in `messages` of the first message without `\Seen` (SELECT's UNSEEN).
+    pub first_unseen: Option<usize>,
+}
+
+impl FolderView {
+    /// Builds a view, computing `first_unseen`.
+    pub fn new(
+        uidvalidity: u32,
+        modseq: ModSeq,
+        messages: Vec<MessageSummary>,
+        sent_at: Vec<Option<i64>>,
+    ) -> FolderView {
+        let first_unseen = messages
+            .iter()
+            .position(|m| !m.flags.has(congvu_core::Flag::Seen));
+        FolderView {
+            uidvalidity,
+            modseq,
+            messages: Arc::new(messages),
+            sent_at,
+            first_unseen,
+        }
+    }
 }
 
 /// A message with its parsed index, for FETCH.
@@ -359,6 +399,24 @@ pub trait Store: Send + Sync + 'static {
             .collect())
     }
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
+    /// The folder's messages with their Date headers, current to `folder.highest_modseq` or
+    /// later (callers pass the folder row they just read). Backends may hand the same view
+    /// to many sessions; the default copies `list_messages` and `sent_dates`.
+    async fn folder_view(&self, folder: &Folder) -> Result<Arc<FolderView>> {
+        let messages = self.list_messages(folder.id).await?;
+        let dates: std::collections::HashMap<Uid, Option<i64>> =
+            self.sent_dates(folder.id).await?.into_iter().collect();
+        let sent_at = messages
+            .iter()
+            .map(|m| dates.get(&m.uid).copied().flatten())
+            .collect();
+        Ok(Arc::new(FolderView::new(
+            folder.uidvalidity,
+            folder.highest_modseq,
+            messages,
+            sent_at,
+        )))
+    }
     /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is
     /// searched (matching with or without diacritics), otherwise the exact text. Case-insensitive.
     async fn search_text(
@@ -568,6 +626,205 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         period: i64,
     ) -> Result<bool>;
+
+    // ---- abnormal use of a mailbox (R-POL-9; migration 0013) ----
+    /// The failure count of one throttling scope ("pair": `login|ip`, "ip", "account":
+    /// the login); `None` when there is none.
+    async fn login_failures(&self, scope: &str, key: &str) -> Result<Option<LoginFailures>>;
+    /// Counts one failed login in a scope and returns the new count. A count whose last
+    /// failure is `window` seconds or more before `now` starts again at 1.
+    async fn record_login_failure(
+        &self,
+        scope: &str,
+        key: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<LoginFailures>;
+    /// Sets when the scope may try again (only ever later than before).
+    async fn block_login(&self, scope: &str, key: &str, until: i64) -> Result<()>;
+    /// Forgets the count of a scope (after a successful login).
+    async fn clear_login_failures(&self, scope: &str, key: &str) -> Result<()>;
+    /// Whether the mailbox has logged in from `network` before.
+    async fn knows_login_network(&self, account: AccountId, network: &str) -> Result<bool>;
+    /// Remembers a successful login from `network` at `now`; says whether the network was
+    /// known and whether it is the mailbox's first network ever.
+    async fn note_login_network(
+        &self,
+        account: AccountId,
+        network: &str,
+        now: i64,
+    ) -> Result<NetworkNote>;
+    /// Counts one sent message in `hour` (seconds since the epoch / 3600), forgets hours
+    /// before `oldest_hour`, and returns the counts the anomaly rule needs.
+    async fn count_sent_message(
+        &self,
+        account: AccountId,
+        hour: i64,
+        oldest_hour: i64,
+    ) -> Result<SendCounts>;
+    /// Marks `hour` as having raised an anomaly; `false` when it already had.
+    async fn flag_send_hour(&self, account: AccountId, hour: i64) -> Result<bool>;
+    /// Records a security event whose notices are still to be mailed.
+    async fn record_security_event(&self, event: NewSecurityEvent) -> Result<SecurityEvent>;
+    /// Events whose notices were not mailed yet, oldest first, at most `limit`.
+    async fn pending_security_events(&self, limit: usize) -> Result<Vec<SecurityEvent>>;
+    async fn mark_security_event_notified(&self, id: i64, at: i64) -> Result<()>;
+    /// Holds the remote mail of `address` (idempotent: an existing hold is kept).
+    async fn hold_outbound(&self, hold: OutboundHold) -> Result<()>;
+    /// The hold of `address` (lowercase login), if any.
+    async fn outbound_hold(&self, address: &str) -> Result<Option<OutboundHold>>;
+    /// Every hold, oldest first.
+    async fn outbound_holds(&self) -> Result<Vec<OutboundHold>>;
+    /// Parks a queued message of a held mailbox: its pending recipients are not due (and any
+    /// lease is dropped) until the hold is released.
+    async fn hold_queued(&self, id: QueueId, address: &str, at: i64) -> Result<()>;
+    /// Ids of the parked messages with the address they are held for.
+    async fn held_queued(&self) -> Result<Vec<(QueueId, String)>>;
+    /// Lifts the hold of `address` and makes its parked messages due at `now`, in one
+    /// transaction. Returns how many messages were released; `NotFound` when `address` was
+    /// neither held nor had parked messages.
+    async fn release_outbound(&self, address: &str, now: i64) -> Result<usize>;
+    /// Pending recipients in the outbound queue and parked messages, for the metrics.
+    async fn queue_size(&self) -> Result<(u64, u64)>;
+
+    // ---- quarantine (mail held for the operator) and purge (R-POL-3, R-POL-7) ----
+    /// Records a held message (its blob already stored), durably; the blob stays referenced
+    /// while the row exists. An empty recipient list is `Invalid`.
+    async fn quarantine(&self, new: NewQuarantined) -> Result<Quarantined>;
+    /// Every held message, oldest first.
+    async fn list_quarantine(&self) -> Result<Vec<Quarantined>>;
+    async fn quarantined(&self, id: QuarantineId) -> Result<Option<Quarantined>>;
+    /// Removes a held message (after release or on delete) and returns it; `NotFound` when
+    /// absent (so two operators cannot release the same message twice).
+    async fn remove_quarantined(&self, id: QuarantineId) -> Result<Quarantined>;
+    /// Every mailbox entry holding a message with this Message-ID (without angle brackets)
+    /// or this blob, by account, folder and UID: what `purge` expunges.
+    async fn locate_messages(&self, key: &MessageKey) -> Result<Vec<MessageLocation>>;
+
+    // ---- automatic forwarding set by the operator (R-POL-6) ----
+    /// The mailbox's forwarding targets, sorted.
+    async fn forwards(&self, account: AccountId) -> Result<Vec<String>>;
+    /// Adds a target (stored lowercase); `AlreadyExists` when it is there, `NotFound` for an
+    /// unknown account. The caller has checked the policy.
+    async fn add_forward(&self, account: AccountId, address: &str, at: i64) -> Result<()>;
+    /// Removes a target; `NotFound` when it is not set.
+    async fn remove_forward(&self, account: AccountId, address: &str) -> Result<()>;
+
+    // ---- the spam filter's Bayes counts (R-POL-5) ----
+    /// Messages taught and the counts of `tokens` in one scope: the mail domain `domain`
+    /// (`account` = `None`) or one mailbox's own teaching. Tokens never taught are left out.
+    async fn bayes_counts(
+        &self,
+        domain: &str,
+        account: Option<AccountId>,
+        tokens: &[i64],
+    ) -> Result<BayesCounts>;
+    /// Teaches messages a user marked, in one transaction, counting each in the mailbox's
+    /// scope and its domain's. A message already taught the same way is skipped; one taught
+    /// the other way is untaught first. Returns what happened to each, in order.
+    async fn bayes_train(&self, lessons: &[BayesLesson]) -> Result<Vec<BayesTrained>>;
+}
+
+/// A failed-login count (migration 0013).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginFailures {
+    pub failures: u32,
+    pub last_failure: i64,
+    /// Seconds since the epoch before which this scope is refused without a check.
+    pub blocked_until: i64,
+}
+
+/// What `note_login_network` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkNote {
+    pub known_before: bool,
+    /// No network was known at all: the first login ever (seeds the list, no alert).
+    pub first_ever: bool,
+}
+
+/// The hourly send counts of a mailbox: this hour, and the earlier hours with mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendCounts {
+    pub current: u64,
+    pub history_sum: u64,
+    pub history_hours: u64,
+    /// An anomaly was already raised for this hour.
+    pub flagged: bool,
+}
+
+/// A security event (R-POL-9) to record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewSecurityEvent {
+    pub at: i64,
+    /// "security.bruteforce", "security.new_network", "security.send_anomaly".
+    pub kind: String,
+    pub account: Option<AccountId>,
+    pub address: String,
+    pub source_ip: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub id: i64,
+    pub event: NewSecurityEvent,
+    pub notified_at: Option<i64>,
+}
+
+/// A mailbox whose remote mail waits for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundHold {
+    pub address: String,
+    pub account: Option<AccountId>,
+    pub since: i64,
+    pub reason: String,
+}
+
+pub type QuarantineId = i64;
+
+/// A message to hold instead of delivering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQuarantined {
+    pub blob: BlobHash,
+    /// Envelope sender ('' for the null reverse-path).
+    pub mail_from: String,
+    /// Envelope recipients, as RCPT TO gave them.
+    pub recipients: Vec<String>,
+    /// The pipeline's reason.
+    pub reason: String,
+    /// Where it came in ("mx", "submission").
+    pub source: String,
+    pub remote_ip: String,
+    pub helo: String,
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    pub subject: String,
+    /// Seconds since the epoch.
+    pub at: i64,
+}
+
+/// A held message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub id: QuarantineId,
+    pub message: NewQuarantined,
+}
+
+/// How `purge` names a message: by its Message-ID or by the hash of its blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageKey {
+    /// Without angle brackets.
+    MessageId(String),
+    Blob(BlobHash),
+}
+
+/// One copy of a message in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageLocation {
+    pub account: AccountId,
+    pub folder: FolderId,
+    pub uid: Uid,
+    pub blob: BlobHash,
 }
 
 /// A stored Sieve script, without its content.
@@ -963,4 +1220,38 @@ pub struct ApiCredential {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
+}
+
+/// What one scope of the spam filter has been taught (R-POL-5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BayesCounts {
+    pub spam_messages: u64,
+    pub ham_messages: u64,
+    /// (token, spam messages with it, ham messages with it).
+    pub tokens: Vec<(i64, u64, u64)>,
+}
+
+/// One message a user marked as spam or not spam.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BayesLesson {
+    /// The mailbox that holds the message (the owner of the folder).
+    pub account: AccountId,
+    /// The mailbox's mail domain, the scope shared with its neighbours.
+    pub domain: String,
+    pub blob: BlobHash,
+    pub spam: bool,
+    /// The message's distinct token hashes.
+    pub tokens: Vec<i64>,
+    pub at: i64,
+}
+
+/// What teaching one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BayesTrained {
+    /// Counted for the first time.
+    Learned,
+    /// Already taught the same way: nothing changed.
+    Unchanged,
+    /// Taught the other way before: untaught, then counted this way.
+    Relearned,
 }

@@ -19,6 +19,7 @@ mod accounts;
 mod api_tokens;
 mod app_passwords;
 mod audit;
+mod bayes;
 mod deliver;
 mod directory;
 mod flags;
@@ -28,11 +29,13 @@ mod garbage;
 mod grants;
 mod messages;
 mod private_seen;
+mod quarantine;
 mod queue;
 mod read;
 mod requests;
 mod rows;
 mod search;
+mod security;
 mod sieve;
 mod totp;
 mod units;
@@ -318,7 +321,11 @@ impl Store for SqliteStore {
     }
 
     async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {
-        read::sent_dates(&self.shared.read, folder).await
+        read::sent_dates(&self.shared.read, &self.shared.views, folder).await
+    }
+
+    async fn folder_view(&self, folder: &Folder) -> Result<Arc<crate::FolderView>> {
+        read::folder_view(&self.shared.read, &self.shared.views, folder).await
     }
 
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges> {
@@ -534,6 +541,97 @@ impl Store for SqliteStore {
         totp::totp(&self.shared.read, account).await
     }
 
+    async fn login_failures(&self, scope: &str, key: &str) -> Result<Option<crate::LoginFailures>> {
+        security::login_failures(&self.shared.read, scope, key).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        scope: &str,
+        key: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<crate::LoginFailures> {
+        security::record_login_failure(&self.shared, scope, key, now, window).await
+    }
+
+    async fn block_login(&self, scope: &str, key: &str, until: i64) -> Result<()> {
+        security::block_login(&self.shared, scope, key, until).await
+    }
+
+    async fn clear_login_failures(&self, scope: &str, key: &str) -> Result<()> {
+        security::clear_login_failures(&self.shared, scope, key).await
+    }
+
+    async fn knows_login_network(&self, account: AccountId, network: &str) -> Result<bool> {
+        security::knows_login_network(&self.shared.read, account, network).await
+    }
+
+    async fn note_login_network(
+        &self,
+        account: AccountId,
+        network: &str,
+        now: i64,
+    ) -> Result<crate::NetworkNote> {
+        security::note_login_network(&self.shared, account, network, now).await
+    }
+
+    async fn count_sent_message(
+        &self,
+        account: AccountId,
+        hour: i64,
+        oldest_hour: i64,
+    ) -> Result<crate::SendCounts> {
+        security::count_sent_message(&self.shared, account, hour, oldest_hour).await
+    }
+
+    async fn flag_send_hour(&self, account: AccountId, hour: i64) -> Result<bool> {
+        security::flag_send_hour(&self.shared, account, hour).await
+    }
+
+    async fn record_security_event(
+        &self,
+        event: crate::NewSecurityEvent,
+    ) -> Result<crate::SecurityEvent> {
+        security::record_security_event(&self.shared, event).await
+    }
+
+    async fn pending_security_events(&self, limit: usize) -> Result<Vec<crate::SecurityEvent>> {
+        security::pending_security_events(&self.shared.read, limit).await
+    }
+
+    async fn mark_security_event_notified(&self, id: i64, at: i64) -> Result<()> {
+        security::mark_security_event_notified(&self.shared, id, at).await
+    }
+
+    async fn hold_outbound(&self, hold: crate::OutboundHold) -> Result<()> {
+        security::hold_outbound(&self.shared, hold).await
+    }
+
+    async fn outbound_hold(&self, address: &str) -> Result<Option<crate::OutboundHold>> {
+        security::outbound_hold(&self.shared.read, address).await
+    }
+
+    async fn outbound_holds(&self) -> Result<Vec<crate::OutboundHold>> {
+        security::outbound_holds(&self.shared.read).await
+    }
+
+    async fn hold_queued(&self, id: QueueId, address: &str, at: i64) -> Result<()> {
+        security::hold_queued(&self.shared, id, address, at).await
+    }
+
+    async fn held_queued(&self) -> Result<Vec<(QueueId, String)>> {
+        security::held_queued(&self.shared.read).await
+    }
+
+    async fn release_outbound(&self, address: &str, now: i64) -> Result<usize> {
+        security::release_outbound(&self.shared, address, now).await
+    }
+
+    async fn queue_size(&self) -> Result<(u64, u64)> {
+        security::queue_size(&self.shared.read).await
+    }
+
     async fn set_totp(&self, account: AccountId, secret: Option<&[u8]>, at: i64) -> Result<()> {
         totp::set_totp(&self.shared, account, secret, at).await
     }
@@ -606,5 +704,56 @@ impl Store for SqliteStore {
         period: i64,
     ) -> Result<bool> {
         sieve::claim_vacation_reply(&self.shared, account, handle, sender, now, period).await
+    }
+
+    async fn bayes_counts(
+        &self,
+        domain: &str,
+        account: Option<AccountId>,
+        tokens: &[i64],
+    ) -> Result<crate::BayesCounts> {
+        bayes::counts(&self.shared.read, domain, account, tokens).await
+    }
+
+    async fn bayes_train(
+        &self,
+        lessons: &[crate::BayesLesson],
+    ) -> Result<Vec<crate::BayesTrained>> {
+        bayes::train(&self.shared, lessons).await
+    }
+
+    async fn quarantine(&self, new: crate::NewQuarantined) -> Result<crate::Quarantined> {
+        quarantine::quarantine(&self.shared, new).await
+    }
+
+    async fn list_quarantine(&self) -> Result<Vec<crate::Quarantined>> {
+        quarantine::list(&self.shared.read).await
+    }
+
+    async fn quarantined(&self, id: crate::QuarantineId) -> Result<Option<crate::Quarantined>> {
+        quarantine::get(&self.shared.read, id).await
+    }
+
+    async fn remove_quarantined(&self, id: crate::QuarantineId) -> Result<crate::Quarantined> {
+        quarantine::remove(&self.shared, id).await
+    }
+
+    async fn locate_messages(
+        &self,
+        key: &crate::MessageKey,
+    ) -> Result<Vec<crate::MessageLocation>> {
+        quarantine::locate(&self.shared.read, key).await
+    }
+
+    async fn forwards(&self, account: AccountId) -> Result<Vec<String>> {
+        forwards::list(&self.shared.read, account).await
+    }
+
+    async fn add_forward(&self, account: AccountId, address: &str, at: i64) -> Result<()> {
+        forwards::add(&self.shared, account, address, at).await
+    }
+
+    async fn remove_forward(&self, account: AccountId, address: &str) -> Result<()> {
+        forwards::remove(&self.shared, account, address).await
     }
 }
