@@ -266,7 +266,8 @@ def make_message(subject: str, sender: str, to: str, body: str = "Kính gửi c�
 
 
 def strip_trace_headers(stored: bytes, sent: bytes) -> bytes:
-    """Asserts `stored` is `sent` with only Return-Path/Received fields prepended; returns the prefix."""
+    """Asserts `stored` is `sent` with only Return-Path/Received (and, for MX mail, the receiver's
+    Authentication-Results) fields prepended; returns the prefix."""
     assert stored.endswith(sent), (
         f"stored message does not end with the bytes sent\n--- stored head ---\n{stored[:2000]!r}"
     )
@@ -280,7 +281,7 @@ def strip_trace_headers(stored: bytes, sent: bytes) -> bytes:
         assert colon, f"prepended line is not a header field: {line!r}"
         names.append(name.strip().lower())
     assert not prefix or prefix.endswith(b"\r\n"), f"prepended header block does not end in CRLF: {prefix!r}"
-    assert set(names) <= {b"return-path", b"received"}, f"unexpected prepended fields: {names}"
+    assert set(names) <= {b"return-path", b"received", b"authentication-results"}, f"unexpected prepended fields: {names}"
     return prefix
 
 

@@ -6,7 +6,7 @@
 //! Invariant: a configuration error names the key (or variable) and says how to fix it.
 
 use anyhow::{Context, Result, anyhow, bail};
-use congvu_pipeline::policy::{AntivirusPolicy, AttachmentPolicy, MarksPolicy};
+use congvu_pipeline::policy::{AntivirusPolicy, AttachmentPolicy, MarksPolicy, SenderAuthPolicy};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub struct Config {
     pub antivirus: AntivirusPolicy,
     /// R-POL-7: state-secret marks.
     pub marks: MarksPolicy,
+    /// SPF, DKIM, DMARC and ARC of inbound mail (DNS through `[outbound] dns`).
+    pub sender_auth: SenderAuthPolicy,
     pub naming: NamingSection,
     pub policy: PolicySection,
     pub outbound: OutboundSection,
@@ -403,6 +405,11 @@ impl Config {
             attachments: self.attachments.clone(),
             antivirus: self.antivirus.clone(),
             marks: self.marks.clone(),
+            sender_auth: SenderAuthPolicy {
+                dns: self.outbound.dns.clone(),
+                authserv_id: self.server.hostname.clone(),
+                ..self.sender_auth.clone()
+            },
         }
     }
 }
@@ -505,6 +512,13 @@ fn apply_env_overrides(
         let Some((section, key)) = rest.split_once('_') else {
             continue;
         };
+        // A section name may itself hold `_` (`[sender_auth]`): the longest one that exists wins.
+        let (section, key) = rest
+            .match_indices('_')
+            .map(|(i, _)| (&rest[..i], &rest[i + 1..]))
+            .filter(|(s, _)| defaults.contains_key(&s.to_ascii_lowercase()))
+            .last()
+            .unwrap_or((section, key));
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         // Variables of other tools share the prefix (CONGVU_BIN, CONGVU_PEERS_DIR): only a name
         // whose section exists is ours, and then an unknown key is a typo worth an error.
@@ -707,6 +721,16 @@ fn validate_policy_stages(config: &Config) -> Result<()> {
             "[antivirus] timeout_seconds must be at least 1"
         ));
     }
+    for (key, value) in [
+        ("cache_entries", config.sender_auth.cache_entries as u64),
+        ("timeout_seconds", config.sender_auth.timeout_seconds),
+    ] {
+        if value == 0 {
+            bail!(config_error(format!(
+                "[sender_auth] {key} must be at least 1"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -866,6 +890,18 @@ enabled = true
 # "reject", "quarantine" or "tag".
 inbound = "quarantine"
 submission = "reject"
+
+[sender_auth]
+# SPF, DKIM, DMARC and ARC of mail from other systems, looked up through [outbound] dns; every
+# delivered message gets an Authentication-Results header. DNS failures: 451 4.4.3, try later.
+enabled = true
+# DMARC failures by the domain's published policy: "reject" (550 5.7.1), "junk" or "deliver".
+dmarc_reject_action = "reject"
+dmarc_quarantine_action = "junk"
+# Parsed DNS answers kept (per record type) until their TTL runs out.
+cache_entries = 4096
+# All lookups for one message; slower answers give 451 4.4.3.
+timeout_seconds = 30
 
 [outbound]
 # DNS server for MX lookups (address:port); empty uses the system resolver.
@@ -1036,6 +1072,35 @@ mod tests {
         assert!(err.to_string().contains("[antivirus] clamd"), "{err}");
         let err = load_text(&text, &[("CONGVU_MARKS_INBOUND", "drop")]).unwrap_err();
         assert!(err.to_string().contains("[marks]"), "{err}");
+    }
+
+    #[test]
+    fn sender_auth_section_takes_outbound_dns_and_hostname() {
+        let text = sample("bacgiang.gov.vn", "mail.bacgiang.gov.vn");
+        let loaded = load_text(
+            &text,
+            &[
+                ("CONGVU_OUTBOUND_DNS", "127.0.0.1:5353"),
+                ("CONGVU_SENDER_AUTH_DMARC_REJECT_ACTION", "junk"),
+                ("CONGVU_SENDER_AUTH_ENABLED", "false"),
+            ],
+        )
+        .unwrap();
+        let auth = loaded.config.pipeline_policy().sender_auth;
+        assert_eq!(auth.dns, "127.0.0.1:5353");
+        assert_eq!(auth.authserv_id, "mail.bacgiang.gov.vn");
+        assert!(!auth.enabled);
+        assert_eq!(
+            auth.dmarc_reject_action,
+            congvu_pipeline::policy::DmarcAction::Junk
+        );
+        let err = load_text(&text, &[("CONGVU_SENDER_AUTH_TIMEOUT_SECONDS", "0")]).unwrap_err();
+        assert!(
+            err.to_string().contains("[sender_auth] timeout_seconds"),
+            "{err}"
+        );
+        let err = load_text(&text, &[("CONGVU_SENDER_AUTH_DNS", "1.1.1.1:53")]).unwrap_err();
+        assert!(err.to_string().contains("no key `dns`"), "{err}");
     }
 
     #[test]

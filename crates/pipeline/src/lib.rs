@@ -95,6 +95,10 @@ impl Pipeline {
                 policy.attachments.clone(),
             )),
             Box::new(checks::marks::Marks::new(policy.marks.clone())),
+            // Who sent it (SPF, DKIM, DMARC, ARC; MX only): DNS lookups, cached.
+            Box::new(checks::sender_auth::SenderAuth::new(
+                policy.sender_auth.clone(),
+            )),
         ];
         if !policy.antivirus.clamd.is_empty() {
             list.push(Box::new(checks::antivirus::Antivirus::new(

@@ -106,10 +106,62 @@ impl Default for MarksPolicy {
     }
 }
 
+/// What a DMARC failure leads to (RFC 7489 §6.7: the receiver applies the domain's policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcAction {
+    /// Refuse at DATA with `550 5.7.1` and a sentence naming the domain and its policy.
+    Reject,
+    /// Deliver into the recipient's Junk folder.
+    Junk,
+    /// Deliver normally; the `Authentication-Results` header still says `dmarc=fail`.
+    Deliver,
+}
+
+/// `[sender_auth]`: SPF, DKIM, DMARC and ARC verification of mail from other systems
+/// (RFC 7208, 6376, 7489, 8617). The DNS server is `[outbound] dns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SenderAuthPolicy {
+    pub enabled: bool,
+    /// A message failing DMARC whose domain publishes `p=reject`.
+    pub dmarc_reject_action: DmarcAction,
+    /// A message failing DMARC whose domain publishes `p=quarantine`.
+    pub dmarc_quarantine_action: DmarcAction,
+    /// Parsed DNS answers (SPF, DKIM keys, DMARC records, addresses) kept per record type.
+    pub cache_entries: usize,
+    /// The whole evaluation of one message (all DNS lookups) must finish within this;
+    /// otherwise `451 4.4.3`, try again later.
+    pub timeout_seconds: u64,
+    /// `[outbound] dns`, filled in by the configuration loader: `address:port` or empty for
+    /// the system's resolver.
+    #[serde(skip)]
+    pub dns: String,
+    /// `[server] hostname`, filled in by the configuration loader: the authserv-id of the
+    /// `Authentication-Results` header (RFC 8601 §2.5).
+    #[serde(skip)]
+    pub authserv_id: String,
+}
+
+impl Default for SenderAuthPolicy {
+    fn default() -> Self {
+        SenderAuthPolicy {
+            enabled: true,
+            dmarc_reject_action: DmarcAction::Reject,
+            dmarc_quarantine_action: DmarcAction::Junk,
+            cache_entries: 4096,
+            timeout_seconds: 30,
+            dns: String::new(),
+            authserv_id: "localhost".into(),
+        }
+    }
+}
+
 /// Everything [`crate::Pipeline::from_policy`] needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     pub attachments: AttachmentPolicy,
     pub antivirus: AntivirusPolicy,
     pub marks: MarksPolicy,
+    pub sender_auth: SenderAuthPolicy,
 }

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod doctext;
 pub mod marks;
 pub mod rar;
+pub mod sender_auth;
 
 use crate::policy::Action;
 use crate::{Check, MessageContext, Outcome, Source};

@@ -351,6 +351,26 @@ pub(crate) fn prepend_headers(
         prefix.extend_from_slice(b"\r\n");
     }
     let shifted = index.shifted_by(prefix.len() as u64);
-    prefix.extend_from_slice(&raw);
-    (prefix, shifted)
+    // RFC 5321 §4.4: Return-Path stays the first line of a delivered message; the pipeline's
+    // fields (Authentication-Results, RFC 8601 §5) go right under it. Only the top-level
+    // header's start (0) precedes the insertion, so the shifted index stays right.
+    let at = return_path_line_len(&raw);
+    let mut out = Vec::with_capacity(raw.len() + prefix.len());
+    out.extend_from_slice(&raw[..at]);
+    out.extend_from_slice(&prefix);
+    out.extend_from_slice(&raw[at..]);
+    (out, shifted)
+}
+
+/// Length of a leading one-line `Return-Path:` field with its CRLF, or 0.
+fn return_path_line_len(raw: &[u8]) -> usize {
+    const NAME: &[u8] = b"return-path:";
+    if raw.len() < NAME.len() || !raw[..NAME.len()].eq_ignore_ascii_case(NAME) {
+        return 0;
+    }
+    match raw.windows(2).position(|w| w == b"\r\n") {
+        // A folded Return-Path (never ours) is left whole: insert above it.
+        Some(end) if !matches!(raw.get(end + 2), Some(b' ' | b'\t')) => end + 2,
+        _ => 0,
+    }
 }
