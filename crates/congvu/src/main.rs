@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod serve;
+mod spam;
 mod storage;
 mod tls;
 
@@ -82,6 +83,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Request { command } => cli::request::run(command).await,
         Command::Audit { command } => cli::audit::run(command).await,
         Command::Queue { command } => cli::queue::run(command).await,
+        Command::Quarantine { command } => cli::quarantine::run(command).await,
+        Command::Purge(args) => cli::purge::run(args).await,
         Command::Dkim { command } => cli::dkim::run(command).await,
         Command::Directory { command } => cli::directory::run(command).await,
         Command::Token { command } => cli::token::run(command).await,

@@ -133,6 +133,29 @@ pub enum MailboxCommand {
     /// The TOTP second factor for the web; mail programs then need app passwords.
     #[command(subcommand)]
     Totp(super::credentials::TotpCommand),
+    /// Automatic forwarding (R-POL-6): `--to B` adds a target (only inside
+    /// `[policy] government_domains`; exit 2 otherwise), `--remove B` takes one away, neither
+    /// lists them. The mailbox keeps its own copy.
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("change").args(["to", "remove"])))]
+pub struct ForwardArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    address: String,
+    /// Add this forwarding target.
+    #[arg(long)]
+    to: Option<String>,
+    /// Remove this forwarding target.
+    #[arg(long)]
+    remove: Option<String>,
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -292,8 +315,10 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
                 d.must_change_password,
             );
             let history = ops.store.state_history(a.id).await?;
+            let forwards = ops.store.forwards(a.id).await?;
             if json {
                 let mut v = account_json(&a, &d);
+                v["forwards"] = json!(forwards);
                 v["unit_name"] = json!(unit.as_ref().map(|u| u.name.clone()));
                 v["password_state"] = json!(password_state_text(pw));
                 v["history"] = history
@@ -315,6 +340,9 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
                 println!("title: {}", d.title);
                 println!("phone: {}", d.phone);
                 println!("password state: {}", password_state_text(pw));
+                for f in &forwards {
+                    println!("forward: {f}");
+                }
                 for h in history {
                     println!(
                         "history: {} {} -> {} {}",
@@ -332,6 +360,7 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
         MailboxCommand::Grants(args) => super::grant::list(args).await,
         MailboxCommand::AppPassword(command) => super::credentials::app_password(command).await,
         MailboxCommand::Totp(command) => super::credentials::totp(command).await,
+        MailboxCommand::Forward(args) => forward(args).await,
         MailboxCommand::Suspend(args) => change_state(args, LifecycleAction::Suspend).await,
         MailboxCommand::Resume(args) => change_state(args, LifecycleAction::Resume).await,
         MailboxCommand::Revoke(args) => change_state(args, LifecycleAction::Revoke).await,
@@ -402,6 +431,51 @@ pub async fn run(command: MailboxCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn forward(args: ForwardArgs) -> Result<()> {
+    let ops = Ops::open(&args.config).await?;
+    let who = Who::cli(args.actor);
+    if let Some(to) = &args.to {
+        ops.add_forward(
+            &args.address,
+            to,
+            &ops.loaded.config.policy.government_domains,
+            &who,
+        )
+        .await?;
+        if !args.json {
+            println!(
+                "{} now forwards to {}",
+                args.address,
+                to.trim().to_lowercase()
+            );
+        }
+    } else if let Some(to) = &args.remove {
+        ops.remove_forward(&args.address, to, &who).await?;
+        if !args.json {
+            println!(
+                "{} no longer forwards to {}",
+                args.address,
+                to.trim().to_lowercase()
+            );
+        }
+    }
+    let targets = ops.forwards(&args.address).await?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "address": args.address, "forwards": targets })
+        );
+    } else if args.to.is_none() && args.remove.is_none() {
+        if targets.is_empty() {
+            println!("{} forwards nowhere", args.address);
+        }
+        for t in targets {
+            println!("forward: {t}");
+        }
+    }
+    Ok(())
 }
 
 async fn change_state(args: StateArgs, action: LifecycleAction) -> Result<()> {

@@ -9,6 +9,8 @@ pub mod grant;
 pub mod init;
 pub mod mailbox;
 pub mod ops;
+pub mod purge;
+pub mod quarantine;
 pub mod queue;
 pub mod request;
 pub mod token;
@@ -74,6 +76,14 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Mail held by the policy (thư bị giữ lại): list, release, delete.
+    Quarantine {
+        #[command(subcommand)]
+        command: quarantine::QuarantineCommand,
+    },
+    /// Remove a message (by --message-id or --hash) from every mailbox, the quarantine and
+    /// the queue, with a report of where it was (R-POL-7).
+    Purge(purge::PurgeArgs),
     /// The outbound queue (thư đang chờ gửi ra ngoài): list, show, retry, delete.
     Queue {
         #[command(subcommand)]

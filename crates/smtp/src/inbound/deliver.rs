@@ -10,6 +10,8 @@
 //!   message is on stable storage (RFC 5321 §6.1: an accepted message must not be lost).
 //! - A recipient account given through several addresses gets the message once.
 //! - Store errors are temporary (`451 4.3.0`): the client keeps the message and retries.
+//! - A message the pipeline quarantines on MX is accepted and held (`quarantine.rs`), in no
+//!   mailbox, until the operator releases or deletes it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -103,6 +105,9 @@ impl Session<'_> {
         let Incoming { id, raw, .. } = message;
         let index = parse_message(&raw);
         let verdict = self.run_pipeline(Source::Mx, tx, &raw, &index).await;
+        if let Verdict::Quarantine { reason } = &verdict {
+            return self.hold(tx, &id, &raw, &index, reason).await;
+        }
         let (folder, add_headers) = match accepted_folder(verdict) {
             Ok(accepted) => accepted,
             Err(reply) => return reply,
@@ -326,8 +331,8 @@ pub(crate) fn accepted_folder(verdict: Verdict) -> Result<(SpecialUse, Vec<Strin
         Verdict::Accept { add_headers } => Ok((SpecialUse::Inbox, add_headers)),
         Verdict::Junk { add_headers } => Ok((SpecialUse::Junk, add_headers)),
         Verdict::Reject(reply) => Err(reply.into()),
-        // Quarantine storage comes with the operator's console; until then a quarantined
-        // message is refused so the sender learns it was not delivered.
+        // MX holds a quarantined message before it gets here (`quarantine.rs`); submission
+        // refuses it, so the user learns at once that it was not sent.
         Verdict::Quarantine { reason } => Err(Reply::new(
             554,
             "5.7.1",

@@ -4,8 +4,9 @@
 //! `session` runs the RFC 5321 §4.1 state machine and owns the connection; `ehlo`, `auth`,
 //! `mail`, `rcpt`, `data`, `bdat` and `starttls` each handle one command; `trace` writes the
 //! RFC 5321 §4.4 trace headers; `deliver` passes a finished message through the pipeline
-//! into the store; `submit` does the same for submission, with `sender` (who may send as
-//! whom) and `limits` (per-user sending limits).
+//! into the store (or, when the pipeline says so, `quarantine` holds it for the operator);
+//! `submit` does the same for submission, with `sender` (who may send as whom) and `limits`
+//! (per-user sending limits).
 
 pub(crate) mod auth;
 pub(crate) mod bdat;
@@ -15,6 +16,7 @@ pub(crate) mod deliver;
 pub(crate) mod ehlo;
 pub mod limits;
 pub(crate) mod mail;
+pub(crate) mod quarantine;
 pub(crate) mod rcpt;
 pub(crate) mod sender;
 pub mod session;

@@ -8,6 +8,8 @@
 //!   (a script stored before the policy changed) is not sent, and the message is kept.
 //! - A redirect to a hosted mailbox is delivered straight into its INBOX without running
 //!   that mailbox's own script, so two scripts cannot bounce a message between them.
+//! - The operator's forwarding (`Store::forwards`) goes the same way as a redirect, and the
+//!   mailbox keeps its own copy whatever its script does with it.
 //! - Vacation replies go out at most once per sender and :days (`claim_vacation_reply`),
 //!   from the null reverse-path with `Auto-Submitted: auto-replied` (RFC 3834 §3.1.7, §5).
 //! - `reject` refuses at SMTP time only when it is unambiguous (MX, every local recipient
@@ -47,6 +49,7 @@ impl Session<'_> {
         let mut rejects = 0usize;
         let mut first_reason = None;
         for (account, address) in recipients {
+            self.add_forwards(*account, address, &mut out).await;
             let keep = (*account, FolderTarget::Special(folder), Flags::default());
             let script = match self.ctx.store.active_sieve_script(*account).await {
                 Ok(Some((_, bytes))) => bytes,
@@ -160,6 +163,39 @@ impl Session<'_> {
         out
     }
 
+    /// The operator's forwarding of `account` (`congvu mailbox forward`): a copy for every
+    /// target, beside the mailbox's own copy, through the same path as a Sieve redirect (a
+    /// hosted target straight into its INBOX, another queued from `address`). A target
+    /// outside `government_domains` (set before the policy changed) is skipped.
+    async fn add_forwards(&self, account: AccountId, address: &str, out: &mut SieveOutcome) {
+        let targets = match self.ctx.store.forwards(account).await {
+            Ok(targets) => targets,
+            Err(error) => {
+                tracing::warn!(%error, address, "forwarding: cannot read the targets");
+                return;
+            }
+        };
+        for to in targets {
+            if !self.forwarding_allowed(&to) {
+                tracing::warn!(
+                    address,
+                    to,
+                    "forwarding outside government domains refused (R-POL-6)"
+                );
+                continue;
+            }
+            match self.local_account(&to).await {
+                Some(other) if other == account => {}
+                Some(other) => out.targets.push((
+                    other,
+                    FolderTarget::Special(SpecialUse::Inbox),
+                    Flags::default(),
+                )),
+                None => out.redirects.push((address.to_string(), to)),
+            }
+        }
+    }
+
     fn forwarding_allowed(&self, address: &str) -> bool {
         is_government_address(address, &self.ctx.config.government_domains)
     }
@@ -234,7 +270,7 @@ fn header_safe(s: &str) -> String {
 }
 
 /// RFC 2047 B-encoding for a non-ASCII subject.
-fn encode_word(s: &str) -> String {
+pub(crate) fn encode_word(s: &str) -> String {
     let s = header_safe(s);
     if s.is_ascii() {
         return s;
