@@ -43,6 +43,7 @@ LISTEN_KEYS = (
     "http",
     "https",
     "ldap",
+    "ldaps",
 )
 # The ones the end-to-end tests talk to; the rest are disabled so an unfinished listener cannot stop start-up.
 USED_KEYS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")

@@ -255,3 +255,44 @@ def test_export_csv_vcard_and_search(make_server):
     hits = json.loads(cli(srv, "directory", "search", "thong tin", "--title", "pho truong", "--json").stdout)
     assert [h["address"] for h in hits] == [ODD], hits
     assert json.loads(cli(srv, "directory", "search", "cuong", "--json").stdout) == []
+
+
+def test_ldaps_and_starttls_carry_binds_inside_tls(make_server):
+    """`[listen] ldaps` speaks TLS from the first byte and the plain listener offers StartTLS (RFC 4511 §4.14):
+    the real `ldapsearch`/`ldapwhoami` bind inside TLS; the root DSE advertises StartTLS on the plain port; a
+    second StartTLS inside TLS is refused; openssl verifies the certificate on ldaps against the one `init` wrote.
+    (OpenLDAP's GnuTLS will not take rcgen's self-signed leaf as its own trust anchor, so the LDAP tools run with
+    LDAPTLS_REQCERT=never; openssl does the verifying.)"""
+    srv = province(make_server, anonymous=False)
+    plain, tls = free_ports(2)
+    srv.ports = {"ldap": plain, "ldaps": tls}
+    srv.start()
+    env = dict(__import__("os").environ, LDAPTLS_REQCERT="never")
+
+    def search(url: str, *extra: str) -> subprocess.CompletedProcess:
+        cmd = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-o", "nettimeout=20", "-H", url, *extra,
+               "-D", AN_DN, "-w", PASSWORD, "-b", BASE, "(cn=*nguyen*)", "mail"]
+        return subprocess.run(cmd, capture_output=True, timeout=60, env=env)
+
+    for url, extra in [(f"ldaps://localhost:{tls}", ()), (f"ldap://localhost:{plain}", ("-ZZ",))]:
+        r = search(url, *extra)
+        assert r.returncode == 0, f"{url} {extra}: {r.stderr.decode()}"
+        assert [e["mail"] for e in ldif(r.stdout)] == [[AN]], r.stdout
+
+    who = subprocess.run(["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://localhost:{plain}", "-D", AN_DN, "-w", PASSWORD],
+                         capture_output=True, timeout=60, env=env)
+    assert who.returncode == 0 and who.stdout.decode().strip() == f"dn:{AN_DN}", who
+
+    r = ldapsearch(plain, "-b", "", "-s", "base", "(objectClass=*)", "supportedExtension")
+    assert r.returncode == 0 and "1.3.6.1.4.1.1466.20037" in ldif(r.stdout)[0]["supportedextension"], r.stdout
+    # On ldaps StartTLS makes no sense and is not advertised; asking for it is an error.
+    r = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", f"ldaps://localhost:{tls}", "-b", "", "-s", "base",
+                        "(objectClass=*)", "supportedExtension"], capture_output=True, timeout=60, env=env)
+    assert r.returncode == 0 and "1.3.6.1.4.1.1466.20037" not in r.stdout.decode(), r.stdout
+    r = subprocess.run(["ldapwhoami", "-x", "-ZZ", "-H", f"ldaps://localhost:{tls}"], capture_output=True, timeout=60, env=env)
+    assert r.returncode != 0 and b"Operations error" in r.stderr, r.stderr
+
+    s = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tls}", "-CAfile", str(srv.cert),
+                        "-verify_return_error", "-servername", "localhost"],
+                       input=b"", capture_output=True, timeout=60)
+    assert b"Verify return code: 0 (ok)" in s.stdout, s.stdout[-2000:]

@@ -80,6 +80,8 @@ pub struct ListenSection {
     pub http: String,
     pub https: String,
     pub ldap: String,
+    /// LDAP over TLS from the first byte (636): what address books call "use SSL".
+    pub ldaps: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -363,6 +365,7 @@ impl Default for ListenSection {
             http: String::new(),
             https: String::new(),
             ldap: String::new(),
+            ldaps: String::new(),
         }
     }
 }
@@ -734,7 +737,7 @@ fn validate_policy_stages(config: &Config) -> Result<()> {
     Ok(())
 }
 
-pub fn listeners(l: &ListenSection) -> [(&'static str, &String); 11] {
+pub fn listeners(l: &ListenSection) -> [(&'static str, &String); 12] {
     [
         ("smtp", &l.smtp),
         ("submission", &l.submission),
@@ -747,6 +750,7 @@ pub fn listeners(l: &ListenSection) -> [(&'static str, &String); 11] {
         ("http", &l.http),
         ("https", &l.https),
         ("ldap", &l.ldap),
+        ("ldaps", &l.ldaps),
     ]
 }
 
@@ -811,8 +815,11 @@ managesieve = ""
 # Not yet available in this build: https.
 https = ""
 # The read-only LDAP directory for address books (Thunderbird, Outlook), e.g. "0.0.0.0:389".
-# Plain LDAP without TLS: binds send passwords in the clear, so keep it on the internal network.
+# It offers StartTLS with the certificate above; a password bind from another machine must use
+# StartTLS or ldaps first (RFC 4513).
 ldap = ""
+# LDAP over TLS from the first byte ("use SSL" in address books), e.g. "0.0.0.0:636".
+ldaps = ""
 
 [smtp]
 # Largest message accepted, in bytes (50 MiB).

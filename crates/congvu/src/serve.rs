@@ -176,6 +176,7 @@ pub async fn run(
     let domain = c.server.domains.first().cloned().unwrap_or_default();
     let ldap = Arc::new(congvu_directory::ldap::LdapContext {
         store: store.clone(),
+        tls: Some(tls.clone()),
         config: congvu_directory::ldap::LdapConfig {
             base_dn: c.directory.ldap_base(&domain),
             domain,
@@ -230,6 +231,11 @@ pub async fn run(
             )),
             "http" => servers.spawn(congvu_web::serve(listener, web.clone(), stop)),
             "ldap" => servers.spawn(congvu_directory::ldap::serve(listener, ldap.clone(), stop)),
+            "ldaps" => servers.spawn(congvu_directory::ldap::serve_tls(
+                listener,
+                ldap.clone(),
+                stop,
+            )),
             "managesieve" => servers.spawn(congvu_managesieve::serve(
                 listener,
                 managesieve.clone(),

@@ -75,6 +75,7 @@ async fn start(
     let addr = listener.local_addr().expect("addr");
     let ctx = Arc::new(LdapContext {
         store,
+        tls: None,
         config: LdapConfig {
             base_dn: BASE.into(),
             domain: "bacgiang.gov.vn".into(),

@@ -39,7 +39,7 @@ const MAILBOXES: &[(&str, &str, AccountKind)] = &[
 ];
 
 /// (listener, demo address, address in the file `init` writes).
-const PORTS: [(&str, &str, &str); 10] = [
+const PORTS: [(&str, &str, &str); 11] = [
     ("smtp", "127.0.0.1:2525", "0.0.0.0:25"),
     ("submission", "127.0.0.1:2587", "0.0.0.0:587"),
     ("submissions", "127.0.0.1:2465", "0.0.0.0:465"),
@@ -49,6 +49,7 @@ const PORTS: [(&str, &str, &str); 10] = [
     ("pop3s", "127.0.0.1:2995", "0.0.0.0:995"),
     ("http", "127.0.0.1:2080", ""),
     ("ldap", "127.0.0.1:2389", ""),
+    ("ldaps", "127.0.0.1:2636", ""),
     ("managesieve", "127.0.0.1:24190", ""),
 ];
 
@@ -121,7 +122,8 @@ fn print_banner(dir: &Path, bound: &crate::serve::Bound) {
             "pop3" => "POP3 (STLS; plain USER/PASS allowed on loopback)",
             "pop3s" => "POP3 over implicit TLS",
             "http" => "JSON API and public directory page",
-            "ldap" => "LDAP directory (address book), read-only; bind as a mailbox",
+            "ldap" => "LDAP directory (address book), read-only, StartTLS; bind as a mailbox",
+            "ldaps" => "LDAP directory over implicit TLS",
             "managesieve" => "ManageSieve (mail filters, vacation), STARTTLS",
             _ => "",
         };

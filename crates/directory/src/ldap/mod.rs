@@ -12,6 +12,11 @@
 //!   the connection is closed; nothing a client sends can panic the server.
 //! - Each search reads the directory afresh (two store queries), so a revoked mailbox is gone
 //!   from the next search. Answers are bounded by the size limit.
+//! - Passwords travel encrypted: `[listen] ldaps` speaks TLS from the first byte (what Outlook
+//!   and Thunderbird call "use SSL"), and the plain listener offers StartTLS (RFC 4511 §4.14,
+//!   RFC 4513 §3) when a certificate is configured. A simple bind with a password over a plain
+//!   connection from another machine is refused with confidentialityRequired (13, RFC 4513
+//!   §5.1.2 and §6.3.4); loopback is exempt as for IMAP and POP3.
 //! - Shutdown stops accepting, tells open connections (Notice of Disconnection, unavailable)
 //!   and waits for them up to [`DRAIN_TIMEOUT`].
 
@@ -38,6 +43,8 @@ pub const MAX_BIND_FAILURES: u32 = 5;
 pub const DEFAULT_SIZE_LIMIT: usize = 1000;
 /// A connection silent this long is closed (address books open one per lookup).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Time allowed for a TLS handshake (ldaps or after StartTLS).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long open connections may take to finish at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -61,26 +68,52 @@ pub struct LdapConfig {
 
 pub struct LdapContext {
     pub store: Arc<dyn Store>,
+    /// The certificate for `ldaps` and StartTLS; `None` offers neither.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     pub config: LdapConfig,
     /// Seconds since the epoch, for the audit log (the binary owns the clock).
     pub now: fn() -> i64,
 }
 
-/// Accepts connections until `shutdown`, then drains them.
+/// Accepts plain connections (with StartTLS when a certificate is configured) until
+/// `shutdown`, then drains them.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<LdapContext>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with(listener, ctx, shutdown, false).await
+}
+
+/// Accepts `ldaps` connections (TLS from the first byte) until `shutdown`, then drains them.
+pub async fn serve_tls(
+    listener: TcpListener,
+    ctx: Arc<LdapContext>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if ctx.tls.is_none() {
+        return Err(std::io::Error::other(
+            "[listen] ldaps needs a certificate ([tls] cert and key)",
+        ));
+    }
+    serve_with(listener, ctx, shutdown, true).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    ctx: Arc<LdapContext>,
+    shutdown: CancellationToken,
+    implicit_tls: bool,
+) -> std::io::Result<()> {
     congvu_listener::serve_connections(
         listener,
         shutdown.clone(),
         DRAIN_TIMEOUT,
-        "ldap",
+        if implicit_tls { "ldaps" } else { "ldap" },
         move |stream, peer| {
             let ctx = ctx.clone();
             let shutdown = shutdown.clone();
-            async move { session::run_connection(stream, peer, ctx, shutdown).await }
+            async move { session::run_connection(stream, peer, ctx, shutdown, implicit_tls).await }
         },
     )
     .await

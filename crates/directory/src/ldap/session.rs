@@ -9,7 +9,7 @@
 use super::dn::Dn;
 use super::filter::{Truth, evaluate, too_deep};
 use super::tree::{Node, Tree, canonical};
-use super::{LdapContext, MAX_BER_DEPTH, MAX_BIND_FAILURES, MAX_MESSAGE};
+use super::{LdapContext, MAX_BER_DEPTH, MAX_BIND_FAILURES, MAX_MESSAGE, TLS_HANDSHAKE_TIMEOUT};
 use congvu_store::login::{LoginRefusal, LoginService, check_login};
 use futures_util::{SinkExt, StreamExt};
 use ldap3_proto::LdapCodec;
@@ -21,14 +21,15 @@ use ldap3_proto::proto::{
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 /// RFC 4532 "Who am I?".
 const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
-/// RFC 4511 §4.14.1 StartTLS (not offered by this listener).
-const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+/// RFC 4511 §4.14.1 StartTLS.
+pub(super) const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 /// Audit entries name at most this much of what was typed as a bind name.
 const MAX_AUDITED_NAME: usize = 320;
 
@@ -48,12 +49,16 @@ struct Session {
     peer: SocketAddr,
     bound: Bound,
     failures: u32,
+    /// Whether the connection is inside TLS (ldaps, or after StartTLS).
+    tls: bool,
 }
 
 /// What to do after answering one message.
 enum Next {
     Continue,
     Close,
+    /// StartTLS was accepted: the TLS handshake comes next (RFC 4511 §4.14.2).
+    StartTls,
 }
 
 pub(super) async fn run_connection(
@@ -61,71 +66,118 @@ pub(super) async fn run_connection(
     peer: SocketAddr,
     ctx: Arc<LdapContext>,
     shutdown: CancellationToken,
+    implicit_tls: bool,
 ) {
-    let (read, write) = stream.into_split();
-    let mut reader = FramedRead::new(read, LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)));
-    let mut writer = FramedWrite::new(
-        write,
-        LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)),
-    );
-    let idle = ctx.config.idle_timeout;
+    tracing::debug!(%peer, implicit_tls, "ldap connection");
     let mut session = Session {
         ctx,
         peer,
         bound: Bound::Nobody,
         failures: 0,
+        tls: false,
     };
-    tracing::debug!(%peer, "ldap connection");
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = writer
-                    .send(notice(LdapResultCode::Unavailable, "the server is shutting down"))
-                    .await;
-                break;
-            }
-            next = tokio::time::timeout(idle, reader.next()) => next,
-        };
-        let msg = match next {
-            Err(_) => {
-                tracing::debug!(%peer, "ldap connection idle; closing");
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(Err(error))) => {
-                // Malformed BER, an unknown operation, or a message over MAX_MESSAGE: the
-                // stream cannot be resynchronised, so only this connection ends.
-                tracing::warn!(%peer, %error, "ldap: unreadable message; disconnecting");
-                let _ = writer
-                    .send(notice(
-                        LdapResultCode::ProtocolError,
-                        "unreadable LDAP message (malformed BER or too large)",
-                    ))
-                    .await;
-                break;
-            }
-            Ok(Some(Ok(msg))) => msg,
-        };
-        let mut replies = Vec::new();
-        let next = session.answer(msg, &mut replies).await;
-        let mut failed = false;
-        for reply in replies {
-            if let Err(error) = writer.feed(reply).await {
-                tracing::debug!(%peer, %error, "ldap write failed");
-                failed = true;
-                break;
-            }
+    let stream = if implicit_tls {
+        stream
+    } else {
+        match session.serve(stream, &shutdown).await {
+            // StartTLS was accepted: the same connection goes on inside TLS.
+            Some(stream) => stream,
+            None => return,
         }
-        if failed || writer.flush().await.is_err() {
-            break;
+    };
+    let Some(tls) = session.ctx.tls.clone() else {
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "ldap TLS handshake failed");
+            return;
         }
-        if let Next::Close = next {
-            break;
+        Err(_) => {
+            tracing::debug!(%peer, "ldap TLS handshake timed out");
+            return;
         }
-    }
+    };
+    session.tls = true;
+    session.serve(stream, &shutdown).await;
 }
 
 impl Session {
+    /// Answers messages on `stream` until Unbind, an error, idle time-out or shutdown (`None`),
+    /// or until StartTLS was accepted: then the stream is handed back for the handshake.
+    async fn serve<S>(&mut self, stream: S, shutdown: &CancellationToken) -> Option<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let peer = self.peer;
+        let (read, write) = tokio::io::split(stream);
+        let mut reader =
+            FramedRead::new(read, LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)));
+        let mut writer = FramedWrite::new(
+            write,
+            LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)),
+        );
+        let idle = self.ctx.config.idle_timeout;
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = writer
+                        .send(notice(LdapResultCode::Unavailable, "the server is shutting down"))
+                        .await;
+                    return None;
+                }
+                next = tokio::time::timeout(idle, reader.next()) => next,
+            };
+            let msg = match next {
+                Err(_) => {
+                    tracing::debug!(%peer, "ldap connection idle; closing");
+                    return None;
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(error))) => {
+                    // Malformed BER, an unknown operation, or a message over MAX_MESSAGE: the
+                    // stream cannot be resynchronised, so only this connection ends.
+                    tracing::warn!(%peer, %error, "ldap: unreadable message; disconnecting");
+                    let _ = writer
+                        .send(notice(
+                            LdapResultCode::ProtocolError,
+                            "unreadable LDAP message (malformed BER or too large)",
+                        ))
+                        .await;
+                    return None;
+                }
+                Ok(Some(Ok(msg))) => msg,
+            };
+            let mut replies = Vec::new();
+            let next = self.answer(msg, &mut replies).await;
+            for reply in replies {
+                if let Err(error) = writer.feed(reply).await {
+                    tracing::debug!(%peer, %error, "ldap write failed");
+                    return None;
+                }
+            }
+            if writer.flush().await.is_err() {
+                return None;
+            }
+            match next {
+                Next::Continue => {}
+                Next::Close => return None,
+                Next::StartTls => {
+                    let parts = reader.into_parts();
+                    // RFC 4511 §4.14.1: nothing may follow the request until its response;
+                    // bytes already here would be read as if they had come through TLS.
+                    if !parts.read_buf.is_empty() {
+                        tracing::warn!(%peer, "ldap: data sent after StartTLS before the handshake; disconnecting");
+                        return None;
+                    }
+                    return Some(parts.io.unsplit(writer.into_inner()));
+                }
+            }
+        }
+    }
+
     async fn answer(&mut self, msg: LdapMsg, out: &mut Vec<LdapMsg>) -> Next {
         let id = msg.msgid;
         match msg.op {
@@ -135,7 +187,13 @@ impl Session {
             LdapOp::CompareRequest(req) => self.compare(id, req, out).await,
             // RFC 4511 §4.11: no answer to an abandon; our searches finish before the next read.
             LdapOp::AbandonRequest(_) => {}
-            LdapOp::ExtendedRequest(req) => out.push(self.extended(id, &req)),
+            LdapOp::ExtendedRequest(req) => {
+                let start_tls = req.name == OID_STARTTLS && !self.tls && self.ctx.tls.is_some();
+                out.push(self.extended(id, &req));
+                if start_tls {
+                    return Next::StartTls;
+                }
+            }
             LdapOp::AddRequest(_) => out.push(read_only(id, LdapOp::AddResponse)),
             LdapOp::ModifyRequest(_) => out.push(read_only(id, LdapOp::ModifyResponse)),
             LdapOp::DelRequest(_) => out.push(read_only(id, LdapOp::DelResponse)),
@@ -203,6 +261,15 @@ impl Session {
                 return Next::Continue;
             }
             _ => {}
+        }
+        // RFC 4513 §6.3.4 / §5.1.2: no password in clear text over the network. Loopback is
+        // exempt (a local tool, the tests), as for IMAP and POP3.
+        if !self.tls && !self.peer.ip().is_loopback() {
+            out.push(reply(
+                LdapResultCode::ConfidentialityRequired,
+                "a password bind needs TLS: use ldaps or StartTLS first",
+            ));
+            return Next::Continue;
         }
         let address = self.bind_address(&req.dn);
         match self
@@ -330,7 +397,7 @@ impl Session {
         let selection = Selection::new(&req.attrs, req.typesonly);
         if base.is_root() && req.scope == LdapSearchScope::Base {
             let tree = Tree::new(&self.ctx.config.base_dn, &self.ctx.config.domain, &[]);
-            let dse = tree.root_dse();
+            let dse = tree.root_dse(!self.tls && self.ctx.tls.is_some());
             if evaluate(&req.filter, &dse) == Truth::True {
                 out.push(entry_msg(id, &dse, &selection, true));
             }
@@ -479,13 +546,19 @@ impl Session {
                     Some(authz.into_bytes()),
                 )
             }
-            OID_STARTTLS => (
+            OID_STARTTLS if self.tls => (
+                // RFC 4511 §4.14.2: TLS is already established.
+                result(LdapResultCode::OperationsError, "TLS is already in use"),
+                None,
+            ),
+            OID_STARTTLS if self.ctx.tls.is_none() => (
                 result(
-                    LdapResultCode::ProtocolError,
-                    "StartTLS is not offered on this listener",
+                    LdapResultCode::Unavailable,
+                    "StartTLS is not offered: the server has no certificate",
                 ),
                 None,
             ),
+            OID_STARTTLS => (result(LdapResultCode::Success, ""), None),
             _ => (
                 result(LdapResultCode::ProtocolError, "unknown extended operation"),
                 None,
@@ -495,7 +568,8 @@ impl Session {
             msgid: id,
             op: LdapOp::ExtendedResponse(LdapExtendedResponse {
                 res,
-                name: None,
+                // RFC 4511 §4.14.2: StartTLS answers with its own OID.
+                name: (req.name == OID_STARTTLS).then(|| OID_STARTTLS.to_string()),
                 value,
             }),
             ctrl: vec![],

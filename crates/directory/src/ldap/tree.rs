@@ -242,14 +242,20 @@ impl<'a> Tree<'a> {
         ]
     }
 
-    /// The root DSE (RFC 4512 §5.1): how clients find the naming context.
-    pub fn root_dse(&self) -> Node {
+    /// The root DSE (RFC 4512 §5.1): how clients find the naming context, and whether
+    /// StartTLS is offered on this connection (RFC 4513 §3.1.1 lets clients look here).
+    pub fn root_dse(&self, start_tls: bool) -> Node {
+        // RFC 4532 "Who am I?", and RFC 4511 §4.14 StartTLS.
+        let extensions: &[&str] = if start_tls {
+            &["1.3.6.1.4.1.4203.1.11.3", "1.3.6.1.4.1.1466.20037"]
+        } else {
+            &["1.3.6.1.4.1.4203.1.11.3"]
+        };
         Node::new(String::new())
             .with("objectClass", &["top"])
             .with("namingContexts", &[&self.base_text])
             .with("supportedLDAPVersion", &["3"])
-            // RFC 4532 "Who am I?".
-            .with("supportedExtension", &["1.3.6.1.4.1.4203.1.11.3"])
+            .with("supportedExtension", extensions)
             .with("vendorName", &["congvu"])
     }
 }
