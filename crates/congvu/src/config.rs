@@ -6,6 +6,7 @@
 //! Invariant: a configuration error names the key (or variable) and says how to fix it.
 
 use anyhow::{Context, Result, anyhow, bail};
+use congvu_pipeline::policy::SpamPolicy;
 use congvu_pipeline::policy::{AntivirusPolicy, AttachmentPolicy, MarksPolicy, SenderAuthPolicy};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub struct Config {
     pub marks: MarksPolicy,
     /// SPF, DKIM, DMARC and ARC of inbound mail (DNS through `[outbound] dns`).
     pub sender_auth: SenderAuthPolicy,
+    /// R-POL-5: the spam score (rules and what users taught by moving mail to Junk).
+    pub spam: SpamPolicy,
     pub naming: NamingSection,
     pub policy: PolicySection,
     pub outbound: OutboundSection,
@@ -37,6 +40,95 @@ pub struct Config {
     pub log: LogSection,
     /// R-ACC-4: the directory's public page and its LDAP server.
     pub directory: DirectorySection,
+    /// R-POL-9: failed-login backoff, new-network alerts, sending anomalies; R-OPS-5 metrics.
+    pub security: SecuritySection,
+}
+
+/// `[security]`: abnormal use of a mailbox (R-POL-9). Defaults are
+/// `congvu_core::security::SecurityPolicy::RECOMMENDED`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Make sources of failed logins wait (every service: IMAP, POP3, SMTP AUTH,
+    /// ManageSieve, LDAP, the web).
+    pub login_backoff: bool,
+    /// Failures of one login from one IP address before it must wait.
+    pub login_failures_per_account: u32,
+    /// Failures from one IP address, any login.
+    pub login_failures_per_ip: u32,
+    /// Failures of one login from anywhere before networks it never used must wait.
+    pub login_failures_per_account_all_ips: u32,
+    /// A count is forgotten after this long without a failure.
+    pub login_failure_window: String,
+    /// The first wait; doubled with each further failure up to `login_backoff_max`.
+    pub login_backoff_base: String,
+    pub login_backoff_max: String,
+    /// Mail the user and the operator after a login from a network never used before.
+    pub new_network_alerts: bool,
+    /// Treat loopback logins like any other network (for tests; off in production).
+    pub alert_loopback: bool,
+    /// Watch hourly sending per mailbox.
+    pub send_anomaly_alerts: bool,
+    /// An hour above this many times the mailbox's average hour ...
+    pub send_anomaly_factor: u32,
+    /// ... and above this many messages is an anomaly.
+    pub send_anomaly_floor: u32,
+    /// How much history the average covers.
+    pub send_history_days: u32,
+    /// After an anomaly, hold the mailbox's further remote mail until
+    /// `congvu queue release --address` (R-POL-9: "the account can be locked at once").
+    pub hold_outbound_on_anomaly: bool,
+    /// How often the server mails the notices of new security events.
+    pub notice_interval: String,
+    /// A bearer token that may read `GET /metrics` on `[listen] http` from any address;
+    /// empty: only loopback clients may.
+    pub metrics_token: String,
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        let p = congvu_core::security::SecurityPolicy::RECOMMENDED;
+        SecuritySection {
+            login_backoff: p.login_backoff,
+            login_failures_per_account: p.login_failures_per_account,
+            login_failures_per_ip: p.login_failures_per_ip,
+            login_failures_per_account_all_ips: p.login_failures_per_account_all_ips,
+            login_failure_window: "15m".into(),
+            login_backoff_base: "30s".into(),
+            login_backoff_max: "15m".into(),
+            new_network_alerts: p.new_network_alerts,
+            alert_loopback: p.alert_loopback,
+            send_anomaly_alerts: p.send_anomaly_alerts,
+            send_anomaly_factor: p.send_anomaly_factor,
+            send_anomaly_floor: p.send_anomaly_floor,
+            send_history_days: p.send_history_days,
+            hold_outbound_on_anomaly: p.hold_outbound_on_anomaly,
+            notice_interval: "10s".into(),
+            metrics_token: String::new(),
+        }
+    }
+}
+
+impl SecuritySection {
+    /// The policy the login check and submission apply (durations validated at load time).
+    pub fn policy(&self) -> congvu_core::security::SecurityPolicy {
+        congvu_core::security::SecurityPolicy {
+            login_backoff: self.login_backoff,
+            login_failures_per_account: self.login_failures_per_account,
+            login_failures_per_ip: self.login_failures_per_ip,
+            login_failures_per_account_all_ips: self.login_failures_per_account_all_ips,
+            login_failure_window: duration_secs(&self.login_failure_window),
+            login_backoff_base: duration_secs(&self.login_backoff_base),
+            login_backoff_max: duration_secs(&self.login_backoff_max),
+            new_network_alerts: self.new_network_alerts,
+            alert_loopback: self.alert_loopback,
+            send_anomaly_alerts: self.send_anomaly_alerts,
+            send_anomaly_factor: self.send_anomaly_factor,
+            send_anomaly_floor: self.send_anomaly_floor,
+            send_history_days: self.send_history_days,
+            hold_outbound_on_anomaly: self.hold_outbound_on_anomaly,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -413,6 +505,7 @@ impl Config {
                 authserv_id: self.server.hostname.clone(),
                 ..self.sender_auth.clone()
             },
+            spam: self.spam.clone(),
         }
     }
 }
@@ -543,6 +636,12 @@ fn apply_env_overrides(
                     config_error(format!("{name}: `{value}` is not a whole number"))
                 })?)
             }
+            toml::Value::Float(_) => toml::Value::Float(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| config_error(format!("{name}: `{value}` is not a number")))?,
+            ),
             toml::Value::Boolean(_) => toml::Value::Boolean(match value.trim() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
@@ -644,6 +743,20 @@ fn validate(config: &Config) -> Result<()> {
         parse_duration(value).map_err(|e| config_error(format!("[policy] {key}: {e}")))?;
     }
     validate_policy_stages(config)?;
+    let sec = &config.security;
+    for (key, value) in [
+        ("login_failure_window", &sec.login_failure_window),
+        ("login_backoff_base", &sec.login_backoff_base),
+        ("login_backoff_max", &sec.login_backoff_max),
+        ("notice_interval", &sec.notice_interval),
+    ] {
+        parse_duration(value).map_err(|e| config_error(format!("[security] {key}: {e}")))?;
+    }
+    if sec.send_history_days == 0 {
+        bail!(config_error(
+            "[security] send_history_days must be at least 1"
+        ));
+    }
     if config.smtp.max_recipients == 0 {
         bail!(config_error("[smtp] max_recipients must be at least 1"));
     }
@@ -733,6 +846,29 @@ fn validate_policy_stages(config: &Config) -> Result<()> {
                 "[sender_auth] {key} must be at least 1"
             )));
         }
+    }
+    validate_spam(&config.spam)
+}
+
+/// `[spam]`: finite scores, the refusal above the Junk threshold.
+fn validate_spam(spam: &SpamPolicy) -> Result<()> {
+    for (key, value) in [
+        ("threshold", spam.threshold),
+        ("reject_threshold", spam.reject_threshold),
+        ("bayes_user_weight", spam.bayes_user_weight),
+    ] {
+        if !value.is_finite() {
+            bail!(config_error(format!("[spam] {key} must be a number")));
+        }
+    }
+    if spam.reject_threshold <= spam.threshold {
+        bail!(config_error(format!(
+            "[spam] reject_threshold ({}) must be above threshold ({}): mail between them goes to Junk",
+            spam.reject_threshold, spam.threshold
+        )));
+    }
+    if spam.bayes_user_weight < 0.0 {
+        bail!(config_error("[spam] bayes_user_weight must be 0 or more"));
     }
     Ok(())
 }
@@ -868,6 +1004,32 @@ purge_interval = "1h"
 # Automatic forwarding (Sieve redirect) only to these domains and their subdomains (R-POL-6).
 government_domains = ["gov.vn"]
 
+[security]
+# R-POL-9. Failed logins (every service): after 5 failures of one login from one address
+# (30 from one address for any login, 20 of one login from anywhere) within 15 minutes, the
+# source waits 30s, doubling up to 15m. Guesses from elsewhere never hold back the networks
+# a mailbox already logs in from.
+login_backoff = true
+login_failures_per_account = 5
+login_failures_per_ip = 30
+login_failures_per_account_all_ips = 20
+login_failure_window = "15m"
+login_backoff_base = "30s"
+login_backoff_max = "15m"
+# Mail the user and the operator after a login from a network (/24, /48) never used before.
+new_network_alerts = true
+# An hour with more than 10 x the mailbox's average hour and more than 100 messages is an
+# anomaly: the user and the operator are told and, with the hold, further remote mail waits
+# in the queue until `congvu queue release --address <login>`.
+send_anomaly_alerts = true
+send_anomaly_factor = 10
+send_anomaly_floor = 100
+send_history_days = 30
+hold_outbound_on_anomaly = true
+# GET /metrics (Prometheus) on [listen] http answers loopback clients, and others that send
+# "Authorization: Bearer <metrics_token>" when a token is set here.
+metrics_token = ""
+
 [attachments]
 # R-POL-3. Executables are refused by these extensions and, whatever the name, by content
 # (PE/MZ, ELF, Mach-O, #! scripts), also inside zip, 7z, rar, tar and gz archives.
@@ -909,6 +1071,21 @@ dmarc_quarantine_action = "junk"
 cache_entries = 4096
 # All lookups for one message; slower answers give 451 4.4.3.
 timeout_seconds = 30
+
+[spam]
+# R-POL-5. Mail from other systems gets a score from rules (headers, links, Vietnamese and English
+# spam phrases, the Authentication-Results above) and from what users taught by moving mail into
+# Junk (spam) and out of it ($NotJunk too: not spam). Every message gets X-Spam-Score/-Status.
+enabled = true
+# At or above: delivered to Junk. At or above reject_threshold: refused at DATA (550 5.7.1).
+threshold = 5.0
+reject_threshold = 15.0
+# The learning part; it counts once the domain was taught this many spam and this many ham.
+bayes = true
+bayes_min_trained = 20
+# A mailbox's own teaching is added, with this weight, once it taught this many messages.
+bayes_user_min_trained = 10
+bayes_user_weight = 2.0
 
 [outbound]
 # DNS server for MX lookups (address:port); empty uses the system resolver.
@@ -995,6 +1172,27 @@ mod tests {
         assert_eq!(c.policy.admin_max_age_secs(), 90 * 86400);
         assert_eq!(c.policy.revoked_retention_secs(), 365 * 86400);
         assert_eq!(c.policy.password_history, 5);
+    }
+
+    #[test]
+    fn spam_section_defaults_overrides_and_checks() {
+        let text = sample("bacgiang.gov.vn", "h");
+        let c = load_text(&text, &[]).unwrap().config;
+        assert_eq!(c.pipeline_policy().spam, SpamPolicy::default());
+        let c = load_text(
+            &text,
+            &[
+                ("CONGVU_SPAM_THRESHOLD", "6.5"),
+                ("CONGVU_SPAM_BAYES_MIN_TRAINED", "5"),
+            ],
+        )
+        .unwrap()
+        .config;
+        assert_eq!((c.spam.threshold, c.spam.bayes_min_trained), (6.5, 5));
+        let err = load_text(&text, &[("CONGVU_SPAM_REJECT_THRESHOLD", "4")]).unwrap_err();
+        assert!(err.to_string().contains("[spam] reject_threshold"), "{err}");
+        let err = load_text(&text, &[("CONGVU_SPAM_THRESHOLD", "nhiều")]).unwrap_err();
+        assert!(err.to_string().contains("not a number"), "{err}");
     }
 
     #[test]

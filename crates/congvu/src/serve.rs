@@ -37,7 +37,11 @@ pub async fn run(
 ) -> Result<()> {
     let c = &loaded.config;
     let (store, blobs) = storage::open(&loaded).await?;
-    let pipeline = Arc::new(Pipeline::from_policy(&c.pipeline_policy()));
+    // The spam score reads what users taught from the store (R-POL-5).
+    let pipeline = Arc::new(Pipeline::from_policy_with_bayes(
+        &c.pipeline_policy(),
+        Arc::new(crate::spam::StoreBayes(store.clone())),
+    ));
     let tls = tls::server_config(&loaded.path(&c.tls.cert), &loaded.path(&c.tls.key))?;
 
     // Bind everything first: a taken port fails start-up before anything serves.
@@ -56,9 +60,12 @@ pub async fn run(
     }
 
     // Password ages for the one login check every protocol shares (R-POL-2).
+    // ... and the failed-login backoff and new-network alerts of `[security]` (R-POL-9).
+    let security = c.security.policy();
     let login_policy = congvu_store::login::LoginPolicy {
         user_password_max_age: c.policy.user_max_age_secs(),
         admin_password_max_age: c.policy.admin_max_age_secs(),
+        security,
     };
 
     // One SMTP context for MX and submission: the per-login sending counters are shared.
@@ -77,6 +84,7 @@ pub async fn run(
             submission: congvu_smtp::SubmissionConfig {
                 max_messages_per_hour: c.submission.max_messages_per_hour,
                 max_recipients_per_message: c.submission.max_recipients_per_message,
+                security,
             },
             login_policy,
             now: storage::now,
@@ -168,6 +176,8 @@ pub async fn run(
         crate::cli::ops::shared_ops(&loaded, store.clone()),
         congvu_web::WebConfig {
             public_directory: c.directory.public,
+            login_security: security,
+            metrics_token: Some(c.security.metrics_token.clone()).filter(|t| !t.is_empty()),
             ..Default::default()
         },
     );
@@ -273,6 +283,9 @@ pub async fn run(
     }
     if let Err(e) = expiry_warnings.await {
         tracing::error!(error = %e, "the password expiry warning task panicked");
+    }
+    if let Err(e) = security_notices.await {
+        tracing::error!(error = %e, "the security notice task panicked");
     }
     tracing::info!("all listeners drained; exiting");
     result

@@ -21,6 +21,7 @@ async fn expired_and_reset_passwords_get_expired() {
             c.login_policy = LoginPolicy {
                 user_password_max_age: 1_000,
                 admin_password_max_age: 1_000,
+                security: Default::default(),
             };
             c.now = late;
         },

@@ -387,6 +387,7 @@ impl Session<'_> {
             LoginRefusal::AppPasswordRequired | LoginRefusal::SecondFactorRequired => {
                 "This mailbox uses two-step login: mail programs must use an app password".into()
             }
+            LoginRefusal::Backoff { retry_after } => LoginRefusal::wait_sentence(*retry_after),
             other => {
                 tracing::error!(refusal = ?other, "managesieve login check failed");
                 reader

@@ -65,6 +65,11 @@ pub trait Check: Send + Sync {
     /// A short name for logs and per-stage metrics ("hop-count", "antivirus").
     fn name(&self) -> &'static str;
     async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome;
+    /// [`Check::on_data`], also given the header lines the earlier checks are adding (this
+    /// server's `Authentication-Results`, which the spam score reads). Most checks ignore them.
+    async fn on_data_after(&self, ctx: &MessageContext<'_>, _added: &[String]) -> Outcome {
+        self.on_data(ctx).await
+    }
 }
 
 /// The ordered list of checks.
@@ -105,23 +110,68 @@ impl Pipeline {
                 policy.antivirus.clone(),
             )));
         }
+        // The spam score last: it reads the Authentication-Results added above (R-POL-5).
+        if policy.spam.enabled {
+            list.push(Box::new(checks::spam::Spam::new(policy.spam.clone(), None)));
+        }
         Pipeline::new(list)
+    }
+
+    /// [`Pipeline::from_policy`] whose spam score also uses what users taught (R-POL-5): the
+    /// binary passes the store's Bayes counts here.
+    pub fn from_policy_with_bayes(
+        policy: &Policy,
+        bayes: std::sync::Arc<dyn checks::spam::BayesSource>,
+    ) -> Self {
+        let mut pipeline = Self::from_policy(policy);
+        if let Some(slot) = pipeline.checks.iter_mut().find(|c| c.name() == "spam") {
+            *slot = Box::new(checks::spam::Spam::new(policy.spam.clone(), Some(bayes)));
+        }
+        pipeline
     }
 
     pub fn check_names(&self) -> Vec<&'static str> {
         self.checks.iter().map(|c| c.name()).collect()
     }
 
+    /// Runs the checks; each one's time goes to `congvu_pipeline_check_seconds{check}` and
+    /// the verdict to `congvu_messages_total{source,verdict}` (R-OPS-5, `GET /metrics`).
     pub async fn check(&self, ctx: &MessageContext<'_>) -> Verdict {
+        let verdict = self.run_checks(ctx).await;
+        let name = match &verdict {
+            Verdict::Accept { .. } => "accept",
+            Verdict::Junk { .. } => "junk",
+            Verdict::Reject(_) => "reject",
+            Verdict::Quarantine { .. } => "quarantine",
+        };
+        let source = match ctx.source {
+            Source::Mx => "mx",
+            Source::Submission => "submission",
+            Source::Append => "append",
+            Source::Webmail => "webmail",
+        };
+        congvu_core::metrics::count(
+            "congvu_messages_total",
+            "Messages through the policy pipeline by entry point and verdict.",
+            &[("source", source), ("verdict", name)],
+            1,
+        );
+        verdict
+    }
+
+    async fn run_checks(&self, ctx: &MessageContext<'_>) -> Verdict {
         let mut add_headers = Vec::new();
         let mut junk = false;
         for check in &self.checks {
             let started = Instant::now();
-            let outcome = check.on_data(ctx).await;
-            tracing::debug!(
-                check = check.name(),
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "check done"
+            let outcome = check.on_data_after(ctx, &add_headers).await;
+            let elapsed_us = started.elapsed().as_micros() as u64;
+            tracing::debug!(check = check.name(), elapsed_us, "check done");
+            congvu_core::metrics::observe_us(
+                "congvu_pipeline_check_seconds",
+                "Time each pipeline check takes per message.",
+                &[("check", check.name())],
+                elapsed_us,
             );
             match outcome {
                 Outcome::Pass => {}

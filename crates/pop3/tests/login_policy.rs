@@ -19,6 +19,7 @@ async fn expired_reset_and_suspended_are_refused_with_reasons() {
         login_policy: LoginPolicy {
             user_password_max_age: 1_000,
             admin_password_max_age: 1_000,
+            security: Default::default(),
         },
         now: late,
         ..Options::default()

@@ -72,6 +72,8 @@ pub struct SubmissionConfig {
     pub max_messages_per_hour: u32,
     /// Recipients of one submitted message; more get `452 4.5.3`.
     pub max_recipients_per_message: usize,
+    /// `[security]`: sending anomalies and the outbound hold (R-POL-9); off by default.
+    pub security: congvu_core::security::SecurityPolicy,
 }
 
 impl Default for SubmissionConfig {
@@ -79,6 +81,7 @@ impl Default for SubmissionConfig {
         SubmissionConfig {
             max_messages_per_hour: 200,
             max_recipients_per_message: 100,
+            security: congvu_core::security::SecurityPolicy::OFF,
         }
     }
 }

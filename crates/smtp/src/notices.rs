@@ -17,13 +17,20 @@
 //!   between delivery and record can repeat a notice; none is lost.
 //! - Only active mailboxes are warned, and never about a reset password (it must be changed
 //!   at first use anyway). The clock is a parameter.
+//!
+//! Security notices (R-POL-9) go the same way: [`run_security_notices`] mails each event the
+//! login check or submission recorded (`security.bruteforce`, `security.new_network`,
+//! `security.send_anomaly`) to the mailbox concerned and to the operators (every operator
+//! account and `postmaster@` of each hosted domain that is a mailbox), in Vietnamese with
+//! English, then marks the event notified. A crash in between can repeat a notice; none is
+//! lost.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use congvu_core::lifecycle::{PasswordState, password_state};
 use congvu_store::login::LoginPolicy;
-use congvu_store::{Account, AccountState, StoreError};
+use congvu_store::{Account, AccountKind, AccountState, SecurityEvent, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::outbound::OutboundContext;
@@ -215,6 +222,208 @@ pub fn warning_message(
     .into_bytes()
 }
 
+/// What the security-notice task needs besides the outbound context.
+#[derive(Debug, Clone)]
+pub struct SecurityNotices {
+    /// Hosted domains: notices come from `postmaster@` the first; `postmaster@` each one is
+    /// told when it is a mailbox.
+    pub domains: Vec<String>,
+    /// How often to look (`[security] notice_interval`).
+    pub interval: Duration,
+    pub now: fn() -> i64,
+}
+
+/// Events mailed per pass; the rest wait for the next one.
+const NOTICE_BATCH: usize = 100;
+
+/// Runs until `shutdown`: mails the notices of new security events every `interval`.
+pub async fn run_security_notices(
+    ctx: Arc<OutboundContext>,
+    settings: SecurityNotices,
+    shutdown: CancellationToken,
+) {
+    let interval = settings.interval.max(Duration::from_secs(1));
+    loop {
+        match send_security_notices(&ctx, &settings).await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "security notices mailed"),
+            Err(error) => tracing::warn!(%error, "security notices: store unavailable"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The operators who hear about every event: operator accounts and the postmasters.
+async fn operators(ctx: &OutboundContext, domains: &[String]) -> Result<Vec<Account>, StoreError> {
+    let mut out: Vec<Account> = Vec::new();
+    for account in ctx.store.list_accounts().await? {
+        if account.kind == AccountKind::Operator && account.state == AccountState::Active {
+            out.push(account);
+        }
+    }
+    for domain in domains {
+        if let Some(account) = ctx
+            .store
+            .account_by_address(&format!("postmaster@{domain}"))
+            .await?
+            && !out.iter().any(|a| a.id == account.id)
+        {
+            out.push(account);
+        }
+    }
+    Ok(out)
+}
+
+/// One pass: every pending event to its mailbox and the operators; returns notices mailed.
+pub async fn send_security_notices(
+    ctx: &OutboundContext,
+    settings: &SecurityNotices,
+) -> Result<usize, StoreError> {
+    let events = ctx.store.pending_security_events(NOTICE_BATCH).await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let now = (settings.now)();
+    let operators = operators(ctx, &settings.domains).await?;
+    let from_domain = settings.domains.first().map_or("localhost", String::as_str);
+    let mut sent = 0;
+    for event in events {
+        let mut to: Vec<(Account, bool)> = Vec::new();
+        if let Some(id) = event.event.account
+            && let Some(account) = ctx.store.account_by_id(id).await?
+        {
+            to.push((account, false));
+        }
+        for op in &operators {
+            if !to.iter().any(|(a, _)| a.id == op.id) {
+                to.push((op.clone(), true));
+            }
+        }
+        for (account, as_operator) in &to {
+            let raw = security_message(
+                &event,
+                account,
+                *as_operator,
+                from_domain,
+                &ctx.config.hostname,
+                now,
+            );
+            deliver_locally(ctx, account.id, &account.address, raw, now).await?;
+            sent += 1;
+        }
+        ctx.store
+            .mark_security_event_notified(event.id, now)
+            .await?;
+    }
+    Ok(sent)
+}
+
+/// The Vietnamese and English sentences of an event kind.
+fn security_text(event: &SecurityEvent) -> (&'static str, String, String) {
+    let e = &event.event;
+    let (address, ip) = (&e.address, &e.source_ip);
+    match e.kind.as_str() {
+        "security.new_network" => (
+            "Đăng nhập từ mạng mới / Login from a new network",
+            format!(
+                "Hộp thư {address} vừa được đăng nhập từ địa chỉ {ip}, thuộc một mạng chưa từng dùng trước đây.\r\n\
+                 Nếu không phải bạn, hãy đổi mật khẩu ngay và báo cho cán bộ CNTT của đơn vị."
+            ),
+            format!(
+                "The mailbox {address} was just logged in to from {ip}, a network it never used before. \
+                 If this was not you, change the password now and tell your unit IT contact."
+            ),
+        ),
+        "security.bruteforce" => (
+            "Nhiều lần đăng nhập sai / Many failed logins",
+            format!(
+                "Có nhiều lần đăng nhập sai vào {address} từ địa chỉ {ip}. Hệ thống đã tạm thời bắt nguồn này chờ.\r\n\
+                 Nếu không phải bạn, có thể ai đó đang dò mật khẩu: hãy dùng mật khẩu mạnh và báo cho cán bộ CNTT."
+            ),
+            format!(
+                "Many failed logins to {address} came from {ip}; that source now has to wait. \
+                 If this was not you, someone may be guessing the password."
+            ),
+        ),
+        "security.send_anomaly" => (
+            "Gửi thư bất thường / Unusual sending",
+            format!(
+                "Hộp thư {address} vừa gửi số lượng thư vượt xa mức thường ngày.\r\n\
+                 Thư gửi ra ngoài của hộp thư có thể đang được giữ lại cho đến khi quản trị viên cho phép."
+            ),
+            format!(
+                "The mailbox {address} just sent far more mail than it usually does. Its mail to \
+                 other systems may be held until the operator releases it."
+            ),
+        ),
+        _ => (
+            "Sự kiện an ninh / Security event",
+            format!("Sự kiện an ninh liên quan đến {address} (địa chỉ {ip})."),
+            format!("A security event concerning {address} (from {ip})."),
+        ),
+    }
+}
+
+/// The notice as an RFC 5322 message; the operator's copy carries the technical detail.
+pub fn security_message(
+    event: &SecurityEvent,
+    to: &Account,
+    as_operator: bool,
+    domain: &str,
+    hostname: &str,
+    now: i64,
+) -> Vec<u8> {
+    let date = chrono::DateTime::from_timestamp(now, 0)
+        .map(|t| t.to_rfc2822())
+        .unwrap_or_default();
+    let (title, vi, en) = security_text(event);
+    let subject = encoded_word(&format!("Cảnh báo an ninh: {title}"));
+    let when = vietnam_time(event.event.at);
+    let detail = if as_operator {
+        format!(
+            "\r\nChi tiết cho quản trị viên / Operator detail:\r\n  {}\r\n  {}\r\n  \
+             congvu audit list; congvu queue list\r\n",
+            event.event.kind, event.event.detail
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "Thời điểm: {when} (giờ Việt Nam)\r\n\
+         \r\n\
+         {vi}\r\n\
+         \r\n\
+         English: {en}\r\n\
+         {detail}\
+         \r\n\
+         -- \r\n\
+         Hệ thống thư điện tử công vụ ({hostname})\r\n"
+    );
+    format!(
+        "From: {from} <postmaster@{domain}>\r\n\
+         To: <{to}>\r\n\
+         Subject: {subject}\r\n\
+         Date: {date}\r\n\
+         Message-ID: <security.{id}.{account}@{hostname}>\r\n\
+         Auto-Submitted: auto-generated\r\n\
+         X-Congvu-Security-Event: {kind}\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\
+         \r\n\
+         {body}",
+        from = encoded_word("Quản trị hệ thống thư"),
+        to = to.address,
+        id = event.id,
+        account = to.id,
+        kind = event.event.kind,
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +460,66 @@ mod tests {
                 days: 1,
                 expires_at: T0 + 60
             })
+        );
+    }
+
+    #[test]
+    fn security_notice_is_bilingual_and_parses() {
+        let account = Account {
+            id: 3,
+            address: "annv@tinh.gov.vn".into(),
+            display_name: String::new(),
+            password_hash: String::new(),
+            kind: congvu_store::AccountKind::Person,
+            state: AccountState::Active,
+            created_at: T0,
+        };
+        let event = SecurityEvent {
+            id: 9,
+            event: congvu_store::NewSecurityEvent {
+                at: T0,
+                kind: "security.new_network".into(),
+                account: Some(3),
+                address: "annv@tinh.gov.vn".into(),
+                source_ip: "203.0.113.7".into(),
+                detail: "imap: login from network 203.0.113.0/24".into(),
+            },
+            notified_at: None,
+        };
+        let user = String::from_utf8(security_message(
+            &event,
+            &account,
+            false,
+            "tinh.gov.vn",
+            "mx",
+            T0,
+        ))
+        .expect("utf-8");
+        assert!(user.contains("X-Congvu-Security-Event: security.new_network\r\n"));
+        assert!(user.contains("mạng chưa từng dùng"));
+        assert!(user.contains(
+            "English: The mailbox annv@tinh.gov.vn was just logged in to from 203.0.113.7"
+        ));
+        assert!(
+            !user.contains("Operator detail"),
+            "the user's copy has no technical detail"
+        );
+        let op = String::from_utf8(security_message(
+            &event,
+            &account,
+            true,
+            "tinh.gov.vn",
+            "mx",
+            T0,
+        ))
+        .expect("utf-8");
+        assert!(op.contains("imap: login from network 203.0.113.0/24"));
+        let parsed = mail_parser::MessageParser::default()
+            .parse(op.as_bytes())
+            .expect("parses");
+        assert_eq!(
+            parsed.subject(),
+            Some("Cảnh báo an ninh: Đăng nhập từ mạng mới / Login from a new network")
         );
     }
 

@@ -837,6 +837,7 @@ async fn expired_passwords_get_535_with_where_to_change_them() {
         c.login_policy = congvu_store::login::LoginPolicy {
             user_password_max_age: 1_000,
             admin_password_max_age: 1_000,
+            security: Default::default(),
         };
         c.now = long_after_creation;
     })

@@ -688,9 +688,10 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_size(&self) -> Result<(u64, u64)>;
 
     // ---- quarantine (mail held for the operator) and purge (R-POL-3, R-POL-7) ----
-    /// Records a held message (its blob already stored), durably; the blob stays referenced
-    /// while the row exists. An empty recipient list is `Invalid`.
-    async fn quarantine(&self, new: NewQuarantined) -> Result<Quarantined>;
+    /// Records a held message (its blob already stored) with its parsed index, durably; the
+    /// blob stays referenced while the row exists, and [`Store::collect_garbage`] removes it
+    /// once neither the quarantine nor a mailbox holds it. An empty recipient list is `Invalid`.
+    async fn quarantine(&self, new: NewQuarantined, index: &MessageIndex) -> Result<Quarantined>;
     /// Every held message, oldest first.
     async fn list_quarantine(&self) -> Result<Vec<Quarantined>>;
     async fn quarantined(&self, id: QuarantineId) -> Result<Option<Quarantined>>;

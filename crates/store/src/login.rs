@@ -17,18 +17,36 @@
 //!   (R-POL-10) with the attempted address, the service, the reason and the source IP.
 //!   Passwords and codes are never written anywhere.
 //! - The clock is a parameter (`now`, seconds since the epoch).
+//! - Failed-login backoff (R-POL-9, `[security]`): failures are counted durably per login
+//!   from one IP address, per IP address and per login from anywhere. Past a threshold the
+//!   source must wait (doubling delays, capped), and while it waits it is refused with
+//!   [`LoginRefusal::Backoff`] before any Argon2 work. The per-login count from anywhere only
+//!   holds back networks the mailbox never logged in from, so a guesser elsewhere cannot lock
+//!   the owner out; a right password after the wait is accepted. Each burst (a count reaching
+//!   its threshold) records one `security.bruteforce` event; waiting refusals are not audited
+//!   one by one (they cost the attacker nothing and would only grow the log).
+//! - A successful login from a network (/24, /48) the mailbox never used records a
+//!   `security.new_network` event (the first login ever only seeds the list); loopback is
+//!   exempt unless `alert_loopback`. The events' notices are mailed by `congvu_smtp::notices`.
 
-use crate::{Account, AccountKind, AccountState, AppPassword, NewAuditEntry, Store, StoreError};
+use crate::{
+    Account, AccountKind, AccountState, AppPassword, NewAuditEntry, NewSecurityEvent, Store,
+    StoreError,
+};
 use congvu_core::lifecycle::{PasswordState, password_state};
+use congvu_core::security::{SecurityPolicy, backoff_delay, is_loopback, network_of};
 use std::sync::OnceLock;
 
-/// Maximum password ages from `[policy]`, in seconds; 0 means the password never expires.
+/// Maximum password ages from `[policy]`, in seconds (0 means the password never expires),
+/// and the abnormal-use rules of `[security]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoginPolicy {
     /// `[policy] user_password_max_age` (persons and unit mailboxes).
     pub user_password_max_age: i64,
     /// `[policy] admin_password_max_age` (operators).
     pub admin_password_max_age: i64,
+    /// `[security]`: failed-login backoff and new-network alerts (off by default).
+    pub security: SecurityPolicy,
 }
 
 impl LoginPolicy {
@@ -102,6 +120,9 @@ pub enum LoginRefusal {
     /// Right main password from a mail program, but the mailbox has TOTP: mail programs must
     /// use an app password.
     AppPasswordRequired,
+    /// Too many failed logins from this source (or for this login from unknown networks):
+    /// refused without looking at the password; try again after `retry_after` seconds.
+    Backoff { retry_after: i64 },
     /// The store failed: not the user's fault, not counted as a failed login.
     Store(StoreError),
 }
@@ -121,8 +142,27 @@ impl LoginRefusal {
             LoginRefusal::AppPasswordRequired => {
                 "main password refused: TOTP on, app password required"
             }
+            LoginRefusal::Backoff { .. } => "too many failed logins: waiting",
             LoginRefusal::Store(_) => "store unavailable",
         }
+    }
+
+    /// The sentence a protocol adds for a [`LoginRefusal::Backoff`] refusal.
+    pub fn wait_sentence(retry_after: i64) -> String {
+        format!(
+            "Too many failed logins; wait {} seconds and try again \
+             (đăng nhập sai quá nhiều lần, vui lòng chờ {} giây)",
+            retry_after.max(1),
+            retry_after.max(1)
+        )
+    }
+
+    /// Refusals that count as a failed guess for the backoff: a wrong password or code.
+    fn is_guess(&self) -> bool {
+        matches!(
+            self,
+            LoginRefusal::BadCredentials | LoginRefusal::SecondFactorRequired
+        )
     }
 }
 
@@ -152,13 +192,283 @@ pub async fn check_login(
     now: i64,
 ) -> Result<LoginOk, LoginRefusal> {
     let login = address.trim().to_lowercase();
+    let security = &policy.security;
+    if security.login_backoff {
+        match backoff_wait(store, security, &login, source_ip, now).await {
+            Ok(Some(retry_after)) => {
+                count_login(service, "backoff");
+                return Err(LoginRefusal::Backoff { retry_after });
+            }
+            Ok(None) => {}
+            Err(error) => return Err(LoginRefusal::Store(error)),
+        }
+    }
     let result = decide(store, policy, service, &login, password, totp_code, now).await;
-    if let Err(refusal) = &result
-        && !matches!(refusal, LoginRefusal::Store(_))
-    {
-        audit_failure(store, service, &login, refusal, source_ip, now).await;
+    match &result {
+        Ok(ok) => {
+            count_login(service, "ok");
+            after_success(store, security, service, ok, &login, source_ip, now).await;
+        }
+        Err(LoginRefusal::Store(_)) => count_login(service, "error"),
+        Err(refusal) => {
+            count_login(service, "failed");
+            audit_failure(store, service, &login, refusal, source_ip, now).await;
+            if security.login_backoff && refusal.is_guess() {
+                count_failure(store, security, service, &login, source_ip, now).await;
+            }
+        }
     }
     result
+}
+
+fn count_login(service: LoginService, result: &str) {
+    congvu_core::metrics::count(
+        "congvu_logins_total",
+        "Logins by service and result (ok, failed, backoff, error).",
+        &[("service", service.as_str()), ("result", result)],
+        1,
+    );
+}
+
+/// The throttling scopes of a login attempt: the login from this address, this address, and
+/// the login from anywhere, with the failures each allows.
+fn scopes(security: &SecurityPolicy, login: &str, ip: &str) -> [(&'static str, String, u32); 3] {
+    [
+        (
+            "pair",
+            format!("{login}|{ip}"),
+            security.login_failures_per_account,
+        ),
+        ("ip", ip.to_string(), security.login_failures_per_ip),
+        (
+            "account",
+            login.to_string(),
+            security.login_failures_per_account_all_ips,
+        ),
+    ]
+}
+
+/// Seconds this attempt must still wait, if any.
+async fn backoff_wait(
+    store: &dyn Store,
+    security: &SecurityPolicy,
+    login: &str,
+    source_ip: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut until = 0;
+    for (scope, key, threshold) in scopes(security, login, source_ip) {
+        if threshold == 0 {
+            continue;
+        }
+        let Some(state) = store.login_failures(scope, &key).await? else {
+            continue;
+        };
+        if state.blocked_until <= now || state.blocked_until <= until {
+            continue;
+        }
+        if scope == "account" && from_known_network(store, login, source_ip).await? {
+            // The owner's usual networks are not held back by guesses from elsewhere.
+            continue;
+        }
+        until = state.blocked_until;
+    }
+    Ok((until > now).then_some(until - now))
+}
+
+async fn from_known_network(
+    store: &dyn Store,
+    login: &str,
+    source_ip: &str,
+) -> Result<bool, StoreError> {
+    let (Some(network), Some(account)) = (
+        network_of(source_ip),
+        store.account_by_address(login).await?,
+    ) else {
+        return Ok(false);
+    };
+    store.knows_login_network(account.id, &network).await
+}
+
+/// Counts a wrong guess in every scope, sets the waits, and records one event per burst.
+async fn count_failure(
+    store: &dyn Store,
+    security: &SecurityPolicy,
+    service: LoginService,
+    login: &str,
+    source_ip: &str,
+    now: i64,
+) {
+    for (scope, key, threshold) in scopes(security, login, source_ip) {
+        if threshold == 0 {
+            continue;
+        }
+        let counted = store
+            .record_login_failure(scope, &key, now, security.login_failure_window)
+            .await;
+        let state = match counted {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%error, scope, "could not count a failed login");
+                continue;
+            }
+        };
+        let delay = backoff_delay(
+            state.failures,
+            threshold,
+            security.login_backoff_base,
+            security.login_backoff_max,
+        );
+        if delay > 0
+            && let Err(error) = store.block_login(scope, &key, now + delay).await
+        {
+            tracing::warn!(%error, scope, "could not set a login backoff");
+        }
+        if state.failures == threshold {
+            let detail = format!(
+                "{}: {} failed logins ({}) within {} s; waits from {} s, doubling",
+                service.as_str(),
+                state.failures,
+                match scope {
+                    "pair" => "this login from this address",
+                    "ip" => "any login from this address",
+                    _ => "this login from any address",
+                },
+                security.login_failure_window,
+                delay
+            );
+            // A burst from one address over many logins concerns the operator only.
+            let account = if scope == "ip" {
+                None
+            } else {
+                store.account_by_address(login).await.ok().flatten()
+            };
+            security_event(
+                store,
+                "security.bruteforce",
+                account.as_ref(),
+                login,
+                source_ip,
+                detail,
+                now,
+            )
+            .await;
+        }
+    }
+}
+
+/// After a successful login: the pair's count is forgotten, and the network is checked.
+async fn after_success(
+    store: &dyn Store,
+    security: &SecurityPolicy,
+    service: LoginService,
+    ok: &LoginOk,
+    login: &str,
+    source_ip: &str,
+    now: i64,
+) {
+    if security.login_backoff
+        && let Err(error) = store
+            .clear_login_failures("pair", &format!("{login}|{source_ip}"))
+            .await
+    {
+        tracing::warn!(%error, "could not clear a failed-login count");
+    }
+    if !(security.new_network_alerts || security.login_backoff) {
+        return;
+    }
+    if is_loopback(source_ip) && !security.alert_loopback {
+        return;
+    }
+    let Some(network) = network_of(source_ip) else {
+        return;
+    };
+    let account = &ok.account;
+    match store.knows_login_network(account.id, &network).await {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(%error, "could not read the known login networks");
+            return;
+        }
+    }
+    let note = match store.note_login_network(account.id, &network, now).await {
+        Ok(note) => note,
+        Err(error) => {
+            tracing::warn!(%error, "could not remember a login network");
+            return;
+        }
+    };
+    if note.known_before || note.first_ever || !security.new_network_alerts {
+        return;
+    }
+    let detail = format!(
+        "{}: login from network {network}, never used by this mailbox before",
+        service.as_str()
+    );
+    security_event(
+        store,
+        "security.new_network",
+        Some(account),
+        &account.address,
+        source_ip,
+        detail,
+        now,
+    )
+    .await;
+}
+
+/// Records a security event (its notices are mailed by `congvu_smtp::notices`) and its
+/// audit entry (R-POL-10). Failures are logged: the login itself stands.
+pub async fn security_event(
+    store: &dyn Store,
+    kind: &str,
+    account: Option<&Account>,
+    login: &str,
+    source_ip: &str,
+    detail: String,
+    now: i64,
+) {
+    let actor: String = login
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_AUDITED_LOGIN)
+        .collect();
+    tracing::warn!(kind, login = %actor, source_ip, %detail, "security event");
+    congvu_core::metrics::count(
+        "congvu_security_events_total",
+        "Security events (R-POL-9) by kind.",
+        &[("kind", kind)],
+        1,
+    );
+    let role = match account {
+        Some(a) if a.kind == AccountKind::Operator => "operator",
+        _ => "user",
+    };
+    let audit = NewAuditEntry {
+        at: now,
+        actor: actor.clone(),
+        role: role.to_string(),
+        action: kind.to_string(),
+        target: actor.clone(),
+        source_ip: source_ip.to_string(),
+        detail: detail.clone(),
+        ..NewAuditEntry::default()
+    };
+    if let Err(error) = store.append_audit(audit).await {
+        tracing::warn!(%error, kind, "could not audit a security event");
+    }
+    let event = NewSecurityEvent {
+        at: now,
+        kind: kind.to_string(),
+        account: account.map(|a| a.id),
+        address: actor,
+        source_ip: source_ip.to_string(),
+        detail,
+    };
+    if let Err(error) = store.record_security_event(event).await {
+        tracing::warn!(%error, kind, "could not record a security event");
+    }
 }
 
 async fn decide(

@@ -17,6 +17,7 @@ const DAY: i64 = 86_400;
 const POLICY: LoginPolicy = LoginPolicy {
     user_password_max_age: 180 * DAY,
     admin_password_max_age: 90 * DAY,
+    security: congvu_core::security::SecurityPolicy::OFF,
 };
 
 async fn open() -> (tempfile::TempDir, Arc<dyn Store>, Arc<dyn BlobStore>) {

@@ -40,6 +40,11 @@ pub struct WebConfig {
     pub public_directory: bool,
     /// Failed-login limits.
     pub login_limits: auth::LoginLimits,
+    /// `[security]`: the shared failed-login backoff and new-network alerts (R-POL-9).
+    pub login_security: congvu_core::security::SecurityPolicy,
+    /// `[security] metrics_token`: a bearer token that may read `GET /metrics` from any
+    /// address (without it, only loopback clients may).
+    pub metrics_token: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -48,6 +53,8 @@ impl Default for WebConfig {
             session_ttl: Duration::from_secs(8 * 3600),
             public_directory: false,
             login_limits: auth::LoginLimits::default(),
+            login_security: congvu_core::security::SecurityPolicy::default(),
+            metrics_token: None,
         }
     }
 }
@@ -76,6 +83,7 @@ pub fn router(ops: ops::Ops, config: WebConfig) -> Router {
         auth::guard,
     ))
     .merge(public::routes())
+    .merge(metrics::routes())
     .fallback(api::not_found)
     .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
     .layer(tower_http::timeout::TimeoutLayer::with_status_code(

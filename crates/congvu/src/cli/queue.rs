@@ -1,12 +1,17 @@
 //! `congvu queue …`: the outbound queue as the operator sees it — what is waiting, why, and
 //! the two actions an operator takes: try again now, or give up on a message (no bounce is
 //! sent for a deleted message; the operator tells the sender).
+//!
+//! Holds (R-POL-9): after a sending anomaly a login's remote mail is parked in the queue;
+//! `list` shows those messages as `held` and the held logins, and `release --address` lets
+//! them go (audited as `queue.release`).
 
 use crate::config;
 use crate::storage;
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use congvu_store::{QueueEntry, QueueId, QueueRecipient, StoreError};
+use congvu_store::{NewAuditEntry, QueueEntry, QueueId, QueueRecipient, StoreError};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
@@ -42,6 +47,16 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Lift the hold a sending anomaly put on a login: its held messages are sent now.
+    Release {
+        /// The login (mailbox address) whose remote mail is held.
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn recipient_json(r: &QueueRecipient) -> serde_json::Value {
@@ -58,8 +73,9 @@ fn recipient_json(r: &QueueRecipient) -> serde_json::Value {
     })
 }
 
-fn entry_json(e: &QueueEntry) -> serde_json::Value {
+fn entry_json(e: &QueueEntry, held: Option<&String>) -> serde_json::Value {
     serde_json::json!({
+        "held_for": held,
         "id": e.id,
         "blob": e.blob.0,
         "mail_from": e.mail_from,
@@ -100,24 +116,51 @@ pub async fn run(command: QueueCommand) -> Result<()> {
             let loaded = config::load(&config, std::env::vars())?;
             let (store, _blobs) = storage::open(&loaded).await?;
             let entries = store.list_queue().await?;
+            let held: HashMap<QueueId, String> = store.held_queued().await?.into_iter().collect();
+            let holds = store.outbound_holds().await?;
             if json {
-                let rows: Vec<_> = entries.iter().map(entry_json).collect();
+                let rows: Vec<_> = entries
+                    .iter()
+                    .map(|e| entry_json(e, held.get(&e.id)))
+                    .collect();
+                // An array, as before; a parked message names its login in `held_for`.
                 println!("{}", serde_json::Value::Array(rows));
-            } else if entries.is_empty() {
+                return Ok(());
+            }
+            for h in &holds {
+                println!(
+                    "hold\t{}\tsince {}\t{}\t(congvu queue release --address {})",
+                    h.address,
+                    time(h.since),
+                    h.reason,
+                    h.address
+                );
+            }
+            if entries.is_empty() {
                 println!("the queue is empty");
-            } else {
-                for e in &entries {
-                    for r in &e.recipients {
-                        println!(
-                            "{}\t{}\t{}\t{}\t{} attempts\tnext {}",
-                            e.id,
-                            sender(e),
-                            r.address,
-                            r.status.as_str(),
-                            r.attempts,
-                            time(r.next_attempt_at)
-                        );
-                    }
+            }
+            for e in &entries {
+                for r in &e.recipients {
+                    let status = match held.get(&e.id) {
+                        Some(login) if r.status == congvu_store::QueueStatus::Pending => {
+                            format!("held ({login})")
+                        }
+                        _ => r.status.as_str().to_string(),
+                    };
+                    let next = if held.contains_key(&e.id) {
+                        "on release".to_string()
+                    } else {
+                        time(r.next_attempt_at)
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{} attempts\tnext {}",
+                        e.id,
+                        sender(e),
+                        r.address,
+                        status,
+                        r.attempts,
+                        next
+                    );
                 }
             }
             Ok(())
@@ -128,8 +171,13 @@ pub async fn run(command: QueueCommand) -> Result<()> {
             let Some(e) = store.queue_entry(id).await? else {
                 bail!(not_found(id, StoreError::NotFound(id.to_string())));
             };
+            let held = store
+                .held_queued()
+                .await?
+                .into_iter()
+                .find(|(h, _)| *h == id);
             if json {
-                println!("{}", entry_json(&e));
+                println!("{}", entry_json(&e, held.as_ref().map(|(_, a)| a)));
                 return Ok(());
             }
             println!("id:           {}", e.id);
@@ -137,6 +185,9 @@ pub async fn run(command: QueueCommand) -> Result<()> {
             println!("queued at:    {}", time(e.created_at));
             println!("submitted by: {}", e.submitted_by.as_deref().unwrap_or("-"));
             println!("blob:         {}", e.blob);
+            if let Some((_, login)) = &held {
+                println!("held:         for {login} (congvu queue release --address {login})");
+            }
             for r in &e.recipients {
                 println!();
                 println!("  to:           {}", r.address);
@@ -180,6 +231,42 @@ pub async fn run(command: QueueCommand) -> Result<()> {
                 println!("{}", serde_json::json!({ "id": id, "deleted": true }));
             } else {
                 println!("queued message {id} deleted (the sender was not notified)");
+            }
+            Ok(())
+        }
+        QueueCommand::Release {
+            address,
+            config,
+            json,
+        } => {
+            let loaded = config::load(&config, std::env::vars())?;
+            let (store, _blobs) = storage::open(&loaded).await?;
+            let address = address.trim().to_lowercase();
+            let released = match store.release_outbound(&address, storage::now()).await {
+                Ok(n) => n,
+                Err(StoreError::NotFound(_)) => bail!(config::ConfigError(format!(
+                    "{address} is not held (see `congvu queue list`)"
+                ))),
+                Err(e) => return Err(e.into()),
+            };
+            store
+                .append_audit(NewAuditEntry {
+                    at: storage::now(),
+                    actor: "operator (cli)".into(),
+                    role: "operator".into(),
+                    action: "queue.release".into(),
+                    target: address.clone(),
+                    detail: format!("outbound hold lifted; {released} held message(s) released"),
+                    ..NewAuditEntry::default()
+                })
+                .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "address": address, "released": released })
+                );
+            } else {
+                println!("{address}: hold lifted, {released} held message(s) will be sent now");
             }
             Ok(())
         }

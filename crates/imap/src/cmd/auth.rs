@@ -232,6 +232,12 @@ fn refusal_reply(refusal: LoginRefusal) -> Done {
             Some("CONTACTADMIN"),
             "this mailbox has been revoked and can no longer be used; contact the administrator",
         ),
+        // RFC 5530 §3: UNAVAILABLE, temporary: the source must wait after failed logins
+        // (R-POL-9), so a mail program should try later rather than ask for the password.
+        LoginRefusal::Backoff { retry_after } => Done::no(
+            Some("UNAVAILABLE"),
+            LoginRefusal::wait_sentence(retry_after),
+        ),
         LoginRefusal::Store(error) => Done::from(error),
     }
 }

@@ -255,11 +255,15 @@ fn refusal_reply(refusal: LoginRefusal) -> LoginRefused {
                  administrator.",
             ))
         }
-        LoginRefusal::Disabled(AccountState::Revoked | AccountState::Active) => {
-            LoginRefused::Credentials(Reply::err_code(
-                Code::SysPerm,
-                "This mailbox has been revoked and can no longer be used.",
-            ))
+        LoginRefusal::Disabled(
+            AccountState::Revoked | AccountState::Purged | AccountState::Active,
+        ) => LoginRefused::Credentials(Reply::err_code(
+            Code::SysPerm,
+            "This mailbox has been revoked and can no longer be used.",
+        )),
+        // Waiting after failed logins (R-POL-9): about the credentials, RFC 3206 §4.
+        LoginRefusal::Backoff { retry_after } => {
+            credentials(LoginRefusal::wait_sentence(retry_after))
         }
         LoginRefusal::Store(error) => LoginRefused::Store(store_failure(&error)),
     }

@@ -293,6 +293,13 @@ fn refusal_reply(refusal: LoginRefusal, address: &str) -> Refusal {
             "Authentication refused: the mailbox <{address}> has been revoked and can no longer \
              be used"
         )),
+        // Waiting after failed logins (R-POL-9): temporary, like RFC 4954's 454 4.7.0, and
+        // not counted again by this connection.
+        LoginRefusal::Backoff { retry_after } => Refusal::Reply(Reply::new(
+            454,
+            "4.7.0",
+            LoginRefusal::wait_sentence(retry_after),
+        )),
         LoginRefusal::Store(error) => {
             tracing::warn!(%error, "submission: login check could not read the store");
             Refusal::Reply(Reply::new(

@@ -20,11 +20,19 @@
 //!   successful enqueue answers `451` and the client's retry may send the remote copy twice
 //!   (SMTP has no way to accept a message for only some recipients after DATA).
 //! - `250` is written only after both calls returned `Ok` (both durable).
+//! - Sending anomalies (R-POL-9, `[security]`): every submitted message is counted durably in
+//!   its login's hour before it is sent (a message then refused still counts: this is a
+//!   watch, not a quota). An hour above `factor ×` the login's average hour and above the
+//!   floor records one `security.send_anomaly` event per hour (mailed to the user and the
+//!   operators) and, with `hold_outbound_on_anomaly`, holds the login: its remote copies,
+//!   this message's included, are queued but parked until `congvu queue release --address`.
+//!   A store failure while counting is logged and does not stop the message.
 
 use std::time::Instant;
 
+use congvu_core::security::is_send_anomaly;
 use congvu_pipeline::Source;
-use congvu_store::NewQueuedMessage;
+use congvu_store::{NewQueuedMessage, OutboundHold};
 use congvu_wire::mime::parse_message;
 
 use super::deliver::{Incoming, accepted_folder, prepend_headers, store_error_reply};
@@ -82,6 +90,7 @@ impl Session<'_> {
         {
             return hourly_limit_reply(&login.address, limit);
         }
+        self.watch_sending(login).await;
         let reply = self.check_and_send(tx, login, message).await;
         if reply.is_error() {
             self.ctx.limits.release(&login.address, reserved_at);
@@ -98,6 +107,97 @@ impl Session<'_> {
             "submission: message accepted"
         );
         Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
+    }
+
+    /// Counts this message in the login's hour and raises the anomaly (once per hour) when
+    /// the hour is far above the login's history.
+    async fn watch_sending(&self, login: &Login) {
+        let security = &self.ctx.config.submission.security;
+        if !security.send_anomaly_alerts {
+            return;
+        }
+        let now = (self.ctx.config.now)();
+        let hour = now.div_euclid(3600);
+        let oldest = hour - i64::from(security.send_history_days) * 24;
+        let store = self.ctx.store.as_ref();
+        let counts = match store.count_sent_message(login.account, hour, oldest).await {
+            Ok(counts) => counts,
+            Err(error) => {
+                tracing::warn!(%error, login = %login.address, "submission: could not count a sent message");
+                return;
+            }
+        };
+        if counts.flagged
+            || !is_send_anomaly(
+                counts.current,
+                counts.history_sum,
+                counts.history_hours,
+                security.send_anomaly_factor,
+                security.send_anomaly_floor,
+            )
+        {
+            return;
+        }
+        if !matches!(store.flag_send_hour(login.account, hour).await, Ok(true)) {
+            return; // another session raised it first (or the store failed)
+        }
+        let held = security.hold_outbound_on_anomaly;
+        let detail = format!(
+            "submission: {} messages this hour, threshold max({} x average {}/h over {} h, {}){}",
+            counts.current,
+            security.send_anomaly_factor,
+            counts.history_sum.div_ceil(counts.history_hours.max(1)),
+            counts.history_hours,
+            security.send_anomaly_floor,
+            if held {
+                "; remote mail held until `congvu queue release --address`"
+            } else {
+                ""
+            }
+        );
+        if held {
+            let hold = OutboundHold {
+                address: login.address.clone(),
+                account: Some(login.account),
+                since: now,
+                reason: detail.clone(),
+            };
+            if let Err(error) = store.hold_outbound(hold).await {
+                tracing::warn!(%error, login = %login.address, "submission: could not hold outbound mail");
+            }
+        }
+        let account = store.account_by_id(login.account).await.ok().flatten();
+        congvu_store::login::security_event(
+            store,
+            "security.send_anomaly",
+            account.as_ref(),
+            &login.address,
+            &self.peer.ip().to_string(),
+            detail,
+            now,
+        )
+        .await;
+    }
+
+    /// Parks a just-queued message when its login is held (the queue worker checks again
+    /// before sending, for a hold set meanwhile).
+    async fn park_if_held(&self, login: &Login, id: congvu_store::QueueId) {
+        let store = self.ctx.store.as_ref();
+        match store.outbound_hold(&login.address).await {
+            Ok(Some(_)) => {
+                let now = (self.ctx.config.now)();
+                match store.hold_queued(id, &login.address, now).await {
+                    Ok(()) => {
+                        tracing::info!(login = %login.address, queue_id = id, "submission: remote copy held for the operator")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, queue_id = id, "submission: could not hold a queued message")
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "submission: could not read outbound holds"),
+        }
     }
 
     /// The message as it leaves: our trace header, `X-Congvu-Sent-By` when sent as a kept
@@ -175,9 +275,11 @@ impl Session<'_> {
                     submitted_by: Some(login.address.clone()),
                 })
                 .await;
-            if let Err(e) = queued {
-                return store_error_reply(&e);
-            }
+            let id = match queued {
+                Ok(id) => id,
+                Err(e) => return store_error_reply(&e),
+            };
+            self.park_if_held(login, id).await;
         }
 
         if tx

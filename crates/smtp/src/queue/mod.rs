@@ -209,6 +209,9 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
         };
         let busy = !claimed.is_empty();
         for entry in claimed {
+            if parked_for_hold(&worker.ctx, &entry).await {
+                continue;
+            }
             for (domain, recipients) in by_domain(&entry.recipients) {
                 let recipients = worker.take_new(recipients);
                 if recipients.is_empty() {
@@ -246,6 +249,35 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
         tracing::warn!("outbound: attempts still running at shutdown; their leases will expire");
     }
     worker.sessions.close_idle(true).await;
+}
+
+/// Parks a claimed message whose sender login is held after a sending anomaly (R-POL-9):
+/// submission parks what it queues for a held login, this catches a hold set in between.
+/// True when the message was parked (or the hold could not be read: not sent this time).
+async fn parked_for_hold(ctx: &OutboundContext, entry: &QueueEntry) -> bool {
+    let Some(login) = entry.submitted_by.as_deref() else {
+        return false;
+    };
+    match ctx.store.outbound_hold(login).await {
+        Ok(None) => false,
+        Ok(Some(_)) => {
+            if let Err(error) = ctx.store.hold_queued(entry.id, login, now()).await {
+                tracing::warn!(%error, queue_id = entry.id, "outbound: could not park a held message");
+            } else {
+                tracing::info!(
+                    queue_id = entry.id,
+                    login,
+                    "outbound: message held for the operator"
+                );
+            }
+            true
+        }
+        Err(error) => {
+            // Its lease runs out and it is claimed again later.
+            tracing::warn!(%error, queue_id = entry.id, "outbound: cannot read outbound holds");
+            true
+        }
+    }
 }
 
 /// Recipients grouped by domain, in first-seen order.

@@ -722,8 +722,12 @@ impl Store for SqliteStore {
         bayes::train(&self.shared, lessons).await
     }
 
-    async fn quarantine(&self, new: crate::NewQuarantined) -> Result<crate::Quarantined> {
-        quarantine::quarantine(&self.shared, new).await
+    async fn quarantine(
+        &self,
+        new: crate::NewQuarantined,
+        index: &congvu_wire::mime::MessageIndex,
+    ) -> Result<crate::Quarantined> {
+        quarantine::quarantine(&self.shared, new, index).await
     }
 
     async fn list_quarantine(&self) -> Result<Vec<crate::Quarantined>> {

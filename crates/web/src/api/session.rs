@@ -66,6 +66,7 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> Result<R
     let policy = LoginPolicy {
         user_password_max_age: ops.settings.user_max_age,
         admin_password_max_age: ops.settings.admin_max_age,
+        security: state.config.login_security,
     };
     let result = check_login(
         ops.store.as_ref(),
@@ -81,7 +82,10 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> Result<R
     let ok = match result {
         Ok(ok) => ok,
         Err(refusal) => {
-            if !matches!(refusal, LoginRefusal::Store(_)) {
+            if !matches!(
+                refusal,
+                LoginRefusal::Store(_) | LoginRefusal::Backoff { .. }
+            ) {
                 let wait = state.throttle.failed(&body.address, &ip, Instant::now());
                 tokio::time::sleep(wait).await;
             }
@@ -139,6 +143,10 @@ fn refusal_error(refusal: LoginRefusal) -> ApiError {
         LoginRefusal::Expired | LoginRefusal::MustChange | LoginRefusal::AppPasswordRequired => {
             ApiError::forbidden(refusal.reason())
         }
+        LoginRefusal::Backoff { retry_after } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            LoginRefusal::wait_sentence(retry_after),
+        ),
         LoginRefusal::Store(e) => ApiError::from(e),
     }
 }
