@@ -157,6 +157,43 @@ impl Default for SenderAuthPolicy {
     }
 }
 
+/// `[spam]`: the spam score of mail from other systems (R-POL-5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpamPolicy {
+    pub enabled: bool,
+    /// At or above this score a message is filed into Junk with `X-Spam-Flag: YES`.
+    pub threshold: f64,
+    /// At or above this score it is refused at DATA (550 5.7.1).
+    pub reject_threshold: f64,
+    /// Use what users taught by moving mail into and out of Junk.
+    pub bayes: bool,
+    /// The classifier speaks only once the domain was taught this many spam and this many
+    /// ham messages; before that its guesses are noise.
+    pub bayes_min_trained: u64,
+    /// A mailbox's own teaching counts once it taught this many messages (spam and ham together)...
+    pub bayes_user_min_trained: u64,
+    /// ...with this weight, added to the domain's counts (which already hold it once).
+    pub bayes_user_weight: f64,
+}
+
+impl Default for SpamPolicy {
+    fn default() -> Self {
+        SpamPolicy {
+            enabled: true,
+            threshold: 5.0,
+            reject_threshold: 15.0,
+            bayes: true,
+            bayes_min_trained: 20,
+            bayes_user_min_trained: 10,
+            bayes_user_weight: 2.0,
+        }
+    }
+}
+
+// The scores are checked to be finite when the configuration is loaded, so equality is total.
+impl Eq for SpamPolicy {}
+
 /// Everything [`crate::Pipeline::from_policy`] needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -164,4 +201,5 @@ pub struct Policy {
     pub antivirus: AntivirusPolicy,
     pub marks: MarksPolicy,
     pub sender_auth: SenderAuthPolicy,
+    pub spam: SpamPolicy,
 }

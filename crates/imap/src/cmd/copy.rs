@@ -61,6 +61,10 @@ pub async fn copy(
     };
     let src: Vec<Uid> = result.pairs.iter().map(|p| p.0).collect();
     let dst: Vec<Uid> = result.pairs.iter().map(|p| p.1).collect();
+    // R-POL-5: into Junk is "spam", out of Junk is "not spam" (`junk.rs`).
+    if let Some(spam) = crate::cmd::junk::lesson_of_copy(&sel.folder, &target, is_move) {
+        crate::cmd::junk::teach(ctx, target.account_id, target.id, &dst, spam).await;
+    }
     let code = format!(
         "COPYUID {} {} {}",
         result.uidvalidity,

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod fetch;
 pub mod idle;
 pub mod info;
+pub mod junk;
 pub mod list;
 pub mod mailbox;
 pub mod multiappend;

@@ -89,6 +89,17 @@ pub async fn store(
             private_store(ctx, sel, reader, &uids, op, &wanted, unchanged_since).await?
         }
     };
+    // R-POL-5: `$Junk` teaches "spam", `$NotJunk` "not spam" (`junk.rs`).
+    if op != FlagOp::Remove
+        && let Some(spam) = crate::cmd::junk::lesson_of_keywords(&wanted.keywords)
+    {
+        let taught: Vec<Uid> = uids
+            .iter()
+            .copied()
+            .filter(|u| !result.modified.contains(u))
+            .collect();
+        crate::cmd::junk::teach(ctx, sel.folder.account_id, sel.folder.id, &taught, spam).await;
+    }
     let silent = matches!(change.response, StoreResponse::Silent);
     for mut updated in result.updated {
         let Some(i) = sel.index_of(updated.uid) else {

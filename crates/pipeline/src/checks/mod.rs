@@ -8,6 +8,7 @@ pub mod doctext;
 pub mod marks;
 pub mod rar;
 pub mod sender_auth;
+pub mod spam;
 
 use crate::policy::Action;
 use crate::{Check, MessageContext, Outcome, Source};

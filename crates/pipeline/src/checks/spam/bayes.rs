@@ -44,7 +44,7 @@ pub fn token_probability(corpus: Corpus, spam: f64, ham: f64) -> f64 {
 /// The probability that a χ² variable with `v` (even) degrees of freedom exceeds `x2`
 /// (the closed form for even v: e^(−m) Σ_{i<v/2} m^i / i!, m = x2/2).
 pub fn chi2q(x2: f64, v: usize) -> f64 {
-    debug_assert!(v % 2 == 0);
+    debug_assert!(v.is_multiple_of(2));
     let m = x2 / 2.0;
     let mut term = (-m).exp();
     let mut sum = term;
