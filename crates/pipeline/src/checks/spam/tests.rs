@@ -352,3 +352,40 @@ fn a_mailbox_that_taught_enough_weighs_in() {
     assert_eq!(corpus.spam_messages, 20.0);
     assert_eq!(counts, [(1.0, 1.0)]);
 }
+
+/// Stands in for an earlier check that adds this server's `Authentication-Results`.
+struct AddsResults(&'static str);
+
+#[async_trait]
+impl Check for AddsResults {
+    fn name(&self) -> &'static str {
+        "adds-results"
+    }
+
+    async fn on_data(&self, _ctx: &MessageContext<'_>) -> Outcome {
+        Outcome::AddHeaders(vec![self.0.to_string()])
+    }
+}
+
+#[tokio::test]
+async fn the_pipeline_hands_earlier_headers_to_the_spam_score() {
+    let pipeline = crate::Pipeline::new(vec![
+        Box::new(AddsResults(
+            "Authentication-Results: mail.bacgiang.gov.vn;\r\n\tspf=fail smtp.mailfrom=x@y;\r\n\tdmarc=fail (p=none) header.from=y\r\n",
+        )),
+        Box::new(Spam::new(SpamPolicy::default(), None)),
+    ]);
+    let raw = &ham()[0];
+    let index = parse_message(raw);
+    let verdict = pipeline.check(&context(raw, &index, Source::Mx)).await;
+    let congvu_core::Verdict::Junk { add_headers } = verdict else {
+        panic!("SPF and DMARC failures (5.0) file it into Junk: {verdict:?}");
+    };
+    assert!(add_headers[0].starts_with("Authentication-Results:"));
+    assert!(
+        add_headers
+            .iter()
+            .any(|h| h.contains("tests=SPF_FAIL=2,DMARC_FAIL=3")),
+        "{add_headers:?}"
+    );
+}
