@@ -76,6 +76,10 @@ def wait_count(server, address: str, want: int) -> None:
         time.sleep(0.1)
 
 
+def blob_on_disk(server, hash_hex: str) -> bool:
+    return (server.blob_dir / hash_hex[:2] / hash_hex).is_file()
+
+
 def audit_actions(server) -> list[dict]:
     return cli_json(server, "audit", "list")
 
@@ -122,8 +126,11 @@ def test_secret_mark_held_listed_alerted_released_and_deleted(server):
     assert code == 250, text
     (q2,) = cli_json(server, "quarantine", "list")
     assert q2["recipients"] == [BINH, AN], q2
+    assert blob_on_disk(server, q2["blob"])
     deleted = cli_json(server, "quarantine", "delete", str(q2["id"]))
     assert deleted["deleted"] is True
+    # Nothing else holds it: the file goes too.
+    assert not blob_on_disk(server, q2["blob"])
     assert cli_json(server, "quarantine", "list") == []
     assert inbox_count(server, BINH) == 1 and inbox_count(server, AN) == 0
 
@@ -158,6 +165,7 @@ def test_purge_removes_every_copy_and_open_sessions_see_it(make_server):
 
         r = cli(server, "purge", "--message-id", "<ro-ri@example.org>")
         assert r.returncode == 0, (r.stdout, r.stderr)
+        assert re.search(r"^[1-9]\d* message files \(\d+ bytes\) removed from disk$", r.stdout, re.M), r.stdout
         removed = re.findall(r"^removed: (\S+)\t(\S+)\tuid (\d+)$", r.stdout, re.M)
         assert sorted((m, f) for m, f, _ in removed) == sorted([(AN, "INBOX"), (BINH, "INBOX"), (CHINH, "INBOX")]), r.stdout
         assert ("annv@" + DOMAIN, "INBOX", "2") in removed, removed
@@ -187,8 +195,10 @@ def test_purge_removes_every_copy_and_open_sessions_see_it(make_server):
 def test_purge_by_hash_takes_a_held_message_out_of_the_quarantine(server):
     assert send_mx(server, [BINH], letter("[TỐI MẬT] Phương án", "Mật.", msgid="<mat-3@example.org>"))[0] == 250
     (q,) = cli_json(server, "quarantine", "list")
+    assert blob_on_disk(server, q["blob"])
     report = cli_json(server, "purge", "--hash", q["blob"])
     assert report["quarantined"] == [q["id"]] and report["copies"] == [], report
+    assert report["files_removed"] >= 1 and not blob_on_disk(server, q["blob"]), report
     assert cli_json(server, "quarantine", "list") == []
     r = cli(server, "purge", "--hash", "xyz")
     assert r.returncode == 2 and "64 hexadecimal digits" in r.stderr, (r.returncode, r.stderr)

@@ -42,11 +42,11 @@ pub async fn quarantine_holds_lists_and_removes_once(
     let before = store.list_quarantine().await.expect("list").len();
     let m = put_message(blobs, "nguoigui@example.org", "[TỐI MẬT] Kế hoạch", "mật").await;
     let first = store
-        .quarantine(held(m.blob.clone(), 1_800_000_000))
+        .quarantine(held(m.blob.clone(), 1_800_000_000), &m.index)
         .await
         .expect("quarantine");
     let second = store
-        .quarantine(held(m.blob.clone(), 1_800_000_001))
+        .quarantine(held(m.blob.clone(), 1_800_000_001), &m.index)
         .await
         .expect("quarantine");
     assert_ne!(first.id, second.id);
@@ -71,14 +71,25 @@ pub async fn quarantine_holds_lists_and_removes_once(
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.quarantined(first.id).await.expect("get"), None);
+    // While one row holds the blob, garbage collection keeps it; after, it goes.
+    store
+        .collect_garbage(blobs.as_ref(), 1_800_000_002)
+        .await
+        .expect("gc");
+    assert!(blobs.contains(&m.blob));
     store.remove_quarantined(second.id).await.expect("remove");
     assert_eq!(store.list_quarantine().await.expect("list").len(), before);
+    store
+        .collect_garbage(blobs.as_ref(), 1_800_000_003)
+        .await
+        .expect("gc");
+    assert!(!blobs.contains(&m.blob));
 
     // No recipient: refused.
     let mut empty = held(m.blob.clone(), 1);
     empty.recipients.clear();
     assert!(matches!(
-        store.quarantine(empty).await,
+        store.quarantine(empty, &m.index).await,
         Err(StoreError::Invalid(_))
     ));
 }

@@ -51,6 +51,8 @@ pub async fn run(args: PurgeArgs) -> Result<()> {
                 "quarantined": report.quarantined,
                 "queued": report.queued,
                 "blobs": report.blobs.iter().map(|b| b.0.clone()).collect::<Vec<_>>(),
+                "files_removed": report.files_removed,
+                "bytes_removed": report.bytes_removed,
             })
         );
     } else {
@@ -68,6 +70,10 @@ pub async fn run(args: PurgeArgs) -> Result<()> {
             report.copies.len(),
             report.quarantined.len(),
             report.queued.len()
+        );
+        println!(
+            "{} message files ({} bytes) removed from disk",
+            report.files_removed, report.bytes_removed
         );
     }
     Ok(())

@@ -135,8 +135,10 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             actor,
             json,
         } => {
-            let (ops, _) = open(&config).await?;
-            let q = ops.quarantine_delete(id, &Who::cli(actor)).await?;
+            let (ops, blobs) = open(&config).await?;
+            let q = ops
+                .quarantine_delete(id, blobs.as_ref(), &Who::cli(actor))
+                .await?;
             if json {
                 println!(
                     "{}",

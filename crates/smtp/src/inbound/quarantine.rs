@@ -40,26 +40,29 @@ impl Session<'_> {
         let held = self
             .ctx
             .store
-            .quarantine(NewQuarantined {
-                blob,
-                mail_from: tx.mail_from.clone(),
-                recipients: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
-                reason: reason.to_string(),
-                source: match self.mode {
-                    Mode::Mx => "mx",
-                    Mode::Submission => "submission",
-                }
-                .to_string(),
-                remote_ip: self.peer.ip().to_string(),
-                helo: self
-                    .helo
-                    .as_ref()
-                    .map(|h| h.host.clone())
-                    .unwrap_or_default(),
-                message_id: index.message_id.clone(),
-                subject: index.subject.clone(),
-                at: (self.ctx.config.now)(),
-            })
+            .quarantine(
+                NewQuarantined {
+                    blob,
+                    mail_from: tx.mail_from.clone(),
+                    recipients: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
+                    reason: reason.to_string(),
+                    source: match self.mode {
+                        Mode::Mx => "mx",
+                        Mode::Submission => "submission",
+                    }
+                    .to_string(),
+                    remote_ip: self.peer.ip().to_string(),
+                    helo: self
+                        .helo
+                        .as_ref()
+                        .map(|h| h.host.clone())
+                        .unwrap_or_default(),
+                    message_id: index.message_id.clone(),
+                    subject: index.subject.clone(),
+                    at: (self.ctx.config.now)(),
+                },
+                index,
+            )
             .await;
         let held = match held {
             Ok(held) => held,

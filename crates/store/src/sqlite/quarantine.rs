@@ -1,17 +1,19 @@
 //! The quarantine and the look-up `purge` needs (migration 0011).
 //!
-//! Keeps true: a held message is in no mailbox; its row references the blob, so the blob
-//! stays as long as the row does; removing a row returns what was removed, once (a second
+//! Keeps true: a held message is in no mailbox; its row references the blob (and its message
+//! row, so garbage collection knows the blob), so the blob stays as long as the row does; removing a row returns what was removed, once (a second
 //! release of the same id is `NotFound`, never a second delivery).
 
 use super::Shared;
+use super::deliver::insert_message;
 use super::rows::{db, to_uid};
 use crate::{
     BlobHash, MessageKey, MessageLocation, NewQuarantined, QuarantineId, Quarantined, Result,
     StoreError,
 };
-use sqlx::Row;
+use congvu_wire::mime::MessageIndex;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Connection, Row};
 
 /// The columns `from_row` reads, in this order (SQL text stays static).
 macro_rules! columns {
@@ -43,7 +45,11 @@ fn from_row(row: &SqliteRow) -> Result<Quarantined> {
     })
 }
 
-pub(super) async fn quarantine(shared: &Shared, new: NewQuarantined) -> Result<Quarantined> {
+pub(super) async fn quarantine(
+    shared: &Shared,
+    new: NewQuarantined,
+    index: &MessageIndex,
+) -> Result<Quarantined> {
     if new.recipients.is_empty() {
         return Err(StoreError::Invalid(
             "a quarantined message needs at least one recipient".into(),
@@ -52,6 +58,16 @@ pub(super) async fn quarantine(shared: &Shared, new: NewQuarantined) -> Result<Q
     let recipients = serde_json::to_string(&new.recipients)
         .map_err(|e| StoreError::Invalid(format!("recipients: {e}")))?;
     let mut conn = shared.write.lock().await;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    // The message row makes the held blob one that garbage collection knows (garbage.rs):
+    // kept while this row references it, removed with its file after release or delete.
+    let new_message = insert_message(&mut tx, &new.blob.0, index).await?;
+    if new_message && shared.blobs.get().is_some_and(|b| !b.contains(&new.blob)) {
+        return Err(StoreError::Unavailable(format!(
+            "the message file {} was removed while it was being quarantined; try again",
+            new.blob
+        )));
+    }
     let id: i64 = sqlx::query(
         "INSERT INTO quarantine (blob_hash, mail_from, recipients, reason, source, remote_ip, \
          helo, message_id, subject, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -67,11 +83,12 @@ pub(super) async fn quarantine(shared: &Shared, new: NewQuarantined) -> Result<Q
     .bind(&new.message_id)
     .bind(&new.subject)
     .bind(new.at)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db)?
     .try_get(0)
     .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(Quarantined { id, message: new })
 }
 

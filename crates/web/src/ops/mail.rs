@@ -17,10 +17,10 @@ use congvu_core::flags::{Flag, FlagOp};
 use congvu_core::forwarding::is_government_address;
 use congvu_core::{Address, Flags, SpecialUse};
 use congvu_store::{
-    AccountState, BlobHash, BlobStore, Delivery, DeliveryTarget, FolderId, FolderTarget,
+    AccountState, BlobHash, BlobStore, Delivery, DeliveryTarget, FolderId, FolderTarget, Garbage,
     MessageKey, NewQueuedMessage, QuarantineId, Quarantined, QueueId, StoreError, Uid,
 };
-use congvu_wire::mime::parse_message;
+use congvu_wire::mime::{MessageIndex, parse_message};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -52,6 +52,9 @@ pub struct PurgeReport {
     pub queued: Vec<QueueId>,
     /// The blobs that held it.
     pub blobs: Vec<BlobHash>,
+    /// Message files removed from disk afterwards (those nothing else holds), and their bytes.
+    pub files_removed: u64,
+    pub bytes_removed: u64,
 }
 
 impl PurgeReport {
@@ -121,7 +124,15 @@ impl Ops {
             .remove_quarantined(id)
             .await
             .map_err(Self::quarantine_not_found(id))?;
-        match self.deliver_released(&held, blobs).await {
+        let raw = match blobs.get(&held.message.blob).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.hold_again(&held, None).await;
+                return Err(e.into());
+            }
+        };
+        let index = parse_message(&raw);
+        match self.deliver_released(&held, &index).await {
             Ok(released) => {
                 let detail = format!(
                     "from {}; delivered to {}; queued for {}; skipped {}; reason: {}",
@@ -148,21 +159,23 @@ impl Ops {
             }
             Err(e) => {
                 // Nothing was delivered (one store transaction): hold it again.
-                if let Err(again) = self.store.quarantine(held.message.clone()).await {
-                    tracing::error!(%again, id, "quarantine: a failed release could not be put back");
-                }
+                self.hold_again(&held, Some(&index)).await;
                 Err(e)
             }
         }
     }
 
-    async fn deliver_released(
-        &self,
-        held: &Quarantined,
-        blobs: &dyn BlobStore,
-    ) -> Result<Released> {
+    /// Puts back a message whose release failed (under a new id; a failure is logged).
+    async fn hold_again(&self, held: &Quarantined, index: Option<&MessageIndex>) {
+        let empty = parse_message(b"");
+        let index = index.unwrap_or(&empty);
+        if let Err(again) = self.store.quarantine(held.message.clone(), index).await {
+            tracing::error!(%again, id = held.id, "quarantine: a failed release could not be put back");
+        }
+    }
+
+    async fn deliver_released(&self, held: &Quarantined, index: &MessageIndex) -> Result<Released> {
         let m = &held.message;
-        let raw = blobs.get(&m.blob).await?;
         let mut released = Released {
             held: held.clone(),
             delivered: Vec::new(),
@@ -207,7 +220,7 @@ impl Ops {
             self.store
                 .deliver(Delivery {
                     blob: m.blob.clone(),
-                    index: Arc::new(parse_message(&raw)),
+                    index: Arc::new(index.clone()),
                     internal_date: self.now(),
                     targets,
                 })
@@ -239,8 +252,13 @@ impl Ops {
         Ok(released)
     }
 
-    /// Removes a held message without delivering it.
-    pub async fn quarantine_delete(&self, id: QuarantineId, who: &Who) -> Result<Quarantined> {
+    /// Removes a held message without delivering it, and its file when nothing else holds it.
+    pub async fn quarantine_delete(
+        &self,
+        id: QuarantineId,
+        blobs: &dyn BlobStore,
+        who: &Who,
+    ) -> Result<Quarantined> {
         let held = self
             .store
             .remove_quarantined(id)
@@ -260,6 +278,7 @@ impl Ops {
             &detail,
         )
         .await?;
+        self.collect_files(blobs).await;
         Ok(held)
     }
 
@@ -347,6 +366,11 @@ impl Ops {
         let mut blobs_found: Vec<BlobHash> = hashes.into_iter().collect();
         blobs_found.sort();
         report.blobs = blobs_found;
+        // R-POL-7: a leaked document must not stay on disk either.
+        if let Some(garbage) = self.collect_files(blobs).await {
+            report.files_removed = garbage.messages;
+            report.bytes_removed = garbage.bytes;
+        }
         let places: Vec<String> = report
             .copies
             .iter()
@@ -362,6 +386,18 @@ impl Ops {
         self.audit(who, "message.purge", &what, &places.join("; "))
             .await?;
         Ok(report)
+    }
+
+    /// Removes the files of messages nothing holds any more (`Store::collect_garbage`); the
+    /// change itself is done, so a failure is logged and left to the next sweep.
+    async fn collect_files(&self, blobs: &dyn BlobStore) -> Option<Garbage> {
+        match self.store.collect_garbage(blobs, self.now()).await {
+            Ok(garbage) => Some(garbage),
+            Err(error) => {
+                tracing::warn!(%error, "message files not collected; the next sweep will");
+                None
+            }
+        }
     }
 
     /// The forwarding targets of a mailbox.
