@@ -612,8 +612,7 @@ fn apply_env_overrides(
         let (section, key) = rest
             .match_indices('_')
             .map(|(i, _)| (&rest[..i], &rest[i + 1..]))
-            .filter(|(s, _)| defaults.contains_key(&s.to_ascii_lowercase()))
-            .last()
+            .rfind(|(s, _)| defaults.contains_key(&s.to_ascii_lowercase()))
             .unwrap_or((section, key));
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         // Variables of other tools share the prefix (CONGVU_BIN, CONGVU_PEERS_DIR): only a name
