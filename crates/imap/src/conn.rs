@@ -30,6 +30,15 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// What an idle connection reserves for its next read: commands are short, and 10,000 idle
+/// clients each holding `READ_CHUNK` would be 160 MB. A read that fills it (a literal, a
+/// pipelined batch) makes the next one `READ_CHUNK`.
+const SMALL_READ: usize = 512;
+
+/// Buffers above this are given back to the allocator once drained, so one large command or
+/// response does not stay with a connection that then idles for hours.
+const KEEP_CAPACITY: usize = 4 * 1024;
+
 /// A client that reads nothing for this long while we write to it is dropped, so a stalled
 /// reader cannot hold its session (and the data it has fetched) forever.
 pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -99,6 +108,8 @@ pub struct Io {
     pub out: Out,
     /// RFC 4978 state, present once COMPRESS DEFLATE succeeded (boxed: one pointer otherwise).
     deflate: Option<Box<Deflate>>,
+    /// The last read filled the space it was given: more is probably waiting.
+    busy: bool,
 }
 
 /// Bound on compressed input read ahead of what inflating has consumed.
@@ -187,6 +198,7 @@ impl Io {
             peer,
             out: Out::default(),
             deflate: None,
+            busy: false,
         }
     }
 
@@ -209,8 +221,8 @@ impl Io {
     /// Reads more bytes into the buffer; returns 0 at end of stream. Cancel-safe: the only
     /// await is the socket read, and its bytes are stored before anything else can happen.
     async fn fill(&mut self) -> io::Result<usize> {
-        let mut chunk = [0u8; READ_CHUNK];
         if let Some(d) = self.deflate.as_mut() {
+            let mut chunk = [0u8; READ_CHUNK];
             loop {
                 if !d.pending.is_empty() || d.ended || d.more {
                     let n = d.inflate_into(&mut self.buf)?;
@@ -235,9 +247,20 @@ impl Io {
                 d.pending.extend_from_slice(&chunk[..n]);
             }
         }
-        let n = self.stream.read(&mut chunk).await?;
-        self.buf.extend_from_slice(&chunk[..n]);
+        // Straight into the buffer's spare room: no chunk on the task's stack (a future keeps
+        // such an array for as long as the read waits, i.e. the whole time a client idles).
+        let want = if self.busy { READ_CHUNK } else { SMALL_READ };
+        self.buf.reserve(want);
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        self.busy = n >= want;
         Ok(n)
+    }
+
+    /// Gives a large, drained read buffer back (see `KEEP_CAPACITY`).
+    fn release_if_drained(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
     }
 
     /// Reads one line, bounded by `MAX_LINE`. Cancel-safe.
@@ -250,6 +273,7 @@ impl Io {
                     return Ok(Line::TooLong);
                 }
                 let line: Vec<u8> = self.buf.drain(..end).collect();
+                self.release_if_drained();
                 return Ok(Line::Complete(line));
             }
             scanned = self.buf.len();
@@ -270,6 +294,7 @@ impl Io {
             into.extend(self.buf.drain(..take));
             remaining -= take;
             if remaining == 0 {
+                self.release_if_drained();
                 return Ok(true);
             }
             if self.fill().await? == 0 {
@@ -297,7 +322,9 @@ impl Io {
                 .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
             let mut data = data;
             data.clear();
-            self.out.buf = data;
+            if data.capacity() <= KEEP_CAPACITY {
+                self.out.buf = data;
+            }
         }
         self.stream.flush().await
     }

@@ -14,11 +14,44 @@ use congvu_store::{AccountId, Folder, MessageSummary, ModSeq, Store, StoreError,
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+/// The snapshot's messages in UID order, shared with the store's view of the folder (and with
+/// other sessions that opened it) until this session changes them: the first change copies
+/// (`Arc::make_mut`), so SELECT of a 100,000-message folder copies nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Messages(Arc<Vec<MessageSummary>>);
+
+impl Deref for Messages {
+    type Target = Vec<MessageSummary>;
+    fn deref(&self) -> &Vec<MessageSummary> {
+        &self.0
+    }
+}
+
+impl DerefMut for Messages {
+    fn deref_mut(&mut self) -> &mut Vec<MessageSummary> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<Vec<MessageSummary>> for Messages {
+    fn from(v: Vec<MessageSummary>) -> Messages {
+        Messages(Arc::new(v))
+    }
+}
+
+impl From<Arc<Vec<MessageSummary>>> for Messages {
+    fn from(v: Arc<Vec<MessageSummary>>) -> Messages {
+        Messages(v)
+    }
+}
 
 pub struct Selected {
     pub folder: Folder,
     pub read_only: bool,
-    pub messages: Vec<MessageSummary>,
+    pub messages: Messages,
     /// Every change up to this MODSEQ has been reported.
     pub modseq: ModSeq,
     /// The user's RFC 4314 rights on the folder (all of them on their own folders).
@@ -88,12 +121,12 @@ impl Selected {
         }
     }
 
-    pub fn new(folder: Folder, read_only: bool, messages: Vec<MessageSummary>) -> Self {
+    pub fn new(folder: Folder, read_only: bool, messages: impl Into<Messages>) -> Self {
         let modseq = folder.highest_modseq;
         Selected {
             folder,
             read_only,
-            messages,
+            messages: messages.into(),
             modseq,
             saved: Vec::new(),
             rights: Rights::all(),
@@ -215,7 +248,12 @@ impl Selected {
         for mut m in changes.changed {
             self.overlay(&mut m);
             if let Some(i) = self.index_of(m.uid) {
-                let known = &mut self.messages[i];
+                let known = &self.messages[i];
+                if *known == m {
+                    // Already in the view (it came from the store at a later MODSEQ than
+                    // `self.modseq`): nothing to report, and no copy of a shared view.
+                    continue;
+                }
                 // RFC 7162 §3.1.4: with CONDSTORE a MODSEQ change alone is worth reporting.
                 if known.flags != m.flags || (out.condstore && known.modseq != m.modseq) {
                     let mut line = String::new();
@@ -232,7 +270,7 @@ impl Selected {
                     line.push(')');
                     out.untagged(&line);
                 }
-                *known = m;
+                self.messages[i] = m;
             } else if m.uid > last_uid {
                 self.messages.push(m);
                 added = true;
@@ -264,7 +302,7 @@ mod tests {
             highest_modseq: 1,
             subscribed: true,
         };
-        let messages = uids
+        let messages: Vec<MessageSummary> = uids
             .iter()
             .map(|&uid| MessageSummary {
                 uid,

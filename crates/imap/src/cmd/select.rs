@@ -50,8 +50,12 @@ pub async fn select(
     target.rights.need('r', "read")?;
     // RFC 4314 §4: without any right to change the folder, it opens read-only.
     let read_only = read_only || !"swite".chars().any(|r| target.rights.has(r));
-    let messages = ctx.store.list_messages(folder.id).await?;
-    let mut selected = Selected::new(folder, read_only, messages);
+    // The store's shared view: no copy, and no query when its cache is current (read.rs).
+    let view = ctx.store.folder_view(&folder).await?;
+    let mut selected = Selected::new(folder, read_only, view.messages.clone());
+    // The view may be newer than the folder row read just before it.
+    selected.modseq = selected.modseq.max(view.modseq);
+    let mut first_unseen = view.first_unseen;
     if target.unit.is_some() {
         // A keeper's \Seen is their own (RFC 4314 `s`), not the unit's.
         let uids = ctx
@@ -63,10 +67,14 @@ pub async fn select(
             uids: uids.into_iter().collect(),
         }));
         let mut messages = std::mem::take(&mut selected.messages);
-        for m in &mut messages {
+        for m in messages.iter_mut() {
             selected.overlay(m);
         }
         selected.messages = messages;
+        first_unseen = selected
+            .messages
+            .iter()
+            .position(|m| !m.flags.has(Flag::Seen));
     }
     selected.rights = target.rights;
     let folder = &selected.folder;
@@ -76,11 +84,7 @@ pub async fn select(
     if !out.rev2 {
         out.untagged("0 RECENT"); // RFC 9051 has no \\Recent; RFC 3501 clients expect the line
     }
-    if let Some(i) = selected
-        .messages
-        .iter()
-        .position(|m| !m.flags.has(Flag::Seen))
-    {
+    if let Some(i) = first_unseen {
         out.untagged(&format!("OK [UNSEEN {}] first unseen message", i + 1));
     }
     out.untagged(&format!(
@@ -104,7 +108,7 @@ pub async fn select(
     }
     out.untagged(&format!(
         "OK [HIGHESTMODSEQ {}] highest modseq",
-        folder.highest_modseq.max(1)
+        selected.modseq.max(1)
     ));
     if let Some((uidvalidity, modseq, known)) = resync
         && uidvalidity == folder.uidvalidity

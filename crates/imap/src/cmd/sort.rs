@@ -19,6 +19,7 @@ use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
 use imap_codec::imap_types::search::SearchKey;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// Records are loaded this many at a time.
 const CHUNK: usize = 500;
@@ -84,45 +85,70 @@ pub async fn load(ctx: &ImapContext, sel: &Selected, hits: &[usize]) -> Result<V
     Ok(out)
 }
 
-/// The comparison of one criterion.
-/// The infos of `hits` with only what ARRIVAL, DATE and SIZE compare (the rest left empty):
-/// one query for the Date headers instead of full records with their envelopes and body
-/// structures, which made SORT (DATE) of a 100k folder fifty times slower than Dovecot's.
-async fn load_dates(ctx: &ImapContext, sel: &Selected, hits: &[usize]) -> Result<Vec<Info>, Done> {
-    let dates: HashMap<Uid, Option<i64>> = ctx
-        .store
-        .sent_dates(sel.folder.id)
-        .await?
-        .into_iter()
-        .collect();
+/// What ARRIVAL, DATE and SIZE compare, 32 bytes a message: sorting these instead of `Info`
+/// (ten times larger) keeps SORT (DATE) of a 100k folder to a few milliseconds of moves.
+#[derive(Clone, Copy)]
+struct DateKey {
+    index: u32,
+    uid: Uid,
+    internal_date: i64,
+    date: i64,
+    size: u64,
+}
+
+/// The keys of `hits` from the store's view of the folder, which carries each message's Date
+/// header (migration 0009): no record, envelope or body structure is read.
+async fn load_dates(
+    ctx: &ImapContext,
+    sel: &Selected,
+    hits: &[usize],
+) -> Result<Vec<DateKey>, Done> {
+    // A view at least as recent as this session's snapshot holds every message of it that
+    // is not expunged since.
+    let mut current = sel.folder.clone();
+    current.highest_modseq = current.highest_modseq.max(sel.modseq);
+    let view = ctx.store.folder_view(&current).await?;
     Ok(hits
         .iter()
         .map(|&i| {
             let m = &sel.messages[i];
-            Info {
-                index: i,
+            let sent = view
+                .messages
+                .binary_search_by_key(&m.uid, |v| v.uid)
+                .ok()
+                .and_then(|k| view.sent_at.get(k).copied().flatten());
+            DateKey {
+                index: i as u32,
                 uid: m.uid,
                 internal_date: m.internal_date,
                 // RFC 5256 §2.2: no usable Date header means the internal date.
-                date: dates
-                    .get(&m.uid)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(m.internal_date),
+                date: sent.unwrap_or(m.internal_date),
                 size: m.size,
-                subject: String::new(),
-                from: String::new(),
-                to: String::new(),
-                cc: String::new(),
-                message_id: None,
-                in_reply_to: None,
-                blob: BlobHash(String::new()),
-                header: (0, 0),
             }
         })
         .collect())
 }
 
+/// Orders by ARRIVAL, DATE and SIZE criteria only, then by message number.
+fn order_dates(keys: &mut [DateKey], criteria: &[SortCriterion]) {
+    keys.sort_unstable_by(|a, b| {
+        for c in criteria {
+            let o = match c.key {
+                SortKey::Arrival => a.internal_date.cmp(&b.internal_date),
+                SortKey::Date => a.date.cmp(&b.date),
+                SortKey::Size => a.size.cmp(&b.size),
+                _ => Ordering::Equal,
+            };
+            let o = if c.reverse { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        a.index.cmp(&b.index)
+    });
+}
+
+/// The comparison of one criterion.
 fn compare_by(
     key: &SortKey,
     a: &Info,
@@ -185,19 +211,23 @@ pub async fn sort(
         return Err(Done::bad("SORT=DISPLAY is not supported"));
     }
     let hits = matching(ctx, sel, keys).await?;
-    let mut infos = if criteria
+    // (index, UID) of each message in the order asked for.
+    let sorted: Vec<(usize, Uid)> = if criteria
         .iter()
         .all(|c| matches!(c.key, SortKey::Arrival | SortKey::Date | SortKey::Size))
     {
-        load_dates(ctx, sel, &hits).await?
+        let mut keys = load_dates(ctx, sel, &hits).await?;
+        order_dates(&mut keys, criteria);
+        keys.iter().map(|k| (k.index as usize, k.uid)).collect()
     } else {
-        load(ctx, sel, &hits).await?
+        let mut infos = load(ctx, sel, &hits).await?;
+        order(&mut infos, criteria);
+        infos.iter().map(|m| (m.index, m.uid)).collect()
     };
-    order(&mut infos, criteria);
-    let mut line = String::from("SORT");
-    for m in &infos {
-        line.push(' ');
-        line.push_str(&if uid { m.uid } else { m.index as u32 + 1 }.to_string());
+    let mut line = String::with_capacity(5 + sorted.len() * 7);
+    line.push_str("SORT");
+    for (index, u) in sorted {
+        let _ = write!(line, " {}", if uid { u } else { index as u32 + 1 });
     }
     out.untagged(&line);
     Ok(Done::ok("SORT completed"))
