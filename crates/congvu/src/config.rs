@@ -505,7 +505,10 @@ impl Config {
                 authserv_id: self.server.hostname.clone(),
                 ..self.sender_auth.clone()
             },
-            spam: self.spam.clone(),
+            spam: SpamPolicy {
+                dns: self.outbound.dns.clone(),
+                ..self.spam.clone()
+            },
         }
     }
 }
@@ -855,6 +858,7 @@ fn validate_spam(spam: &SpamPolicy) -> Result<()> {
         ("threshold", spam.threshold),
         ("reject_threshold", spam.reject_threshold),
         ("bayes_user_weight", spam.bayes_user_weight),
+        ("dnsbl_score", spam.dnsbl_score),
     ] {
         if !value.is_finite() {
             bail!(config_error(format!("[spam] {key} must be a number")));
@@ -1085,6 +1089,10 @@ bayes_min_trained = 20
 # A mailbox's own teaching is added, with this weight, once it taught this many messages.
 bayes_user_min_trained = 10
 bayes_user_weight = 2.0
+# DNS block lists (RFC 5782) asked about the connecting address through [outbound] dns, e.g.
+# ["zen.spamhaus.org"] (mind each list's terms of use); each listing adds dnsbl_score.
+dnsbl = []
+dnsbl_score = 3.0
 
 [outbound]
 # DNS server for MX lookups (address:port); empty uses the system resolver.

@@ -175,6 +175,13 @@ pub struct SpamPolicy {
     pub bayes_user_min_trained: u64,
     /// ...with this weight, added to the domain's counts (which already hold it once).
     pub bayes_user_weight: f64,
+    /// DNS block list zones (RFC 5782) to ask about the connecting address; empty: none.
+    pub dnsbl: Vec<String>,
+    /// Added for each list that names the address.
+    pub dnsbl_score: f64,
+    /// `[outbound] dns`, filled in by the configuration loader (the resolver for the lists).
+    #[serde(skip)]
+    pub dns: String,
 }
 
 impl Default for SpamPolicy {
@@ -187,6 +194,9 @@ impl Default for SpamPolicy {
             bayes_min_trained: 20,
             bayes_user_min_trained: 10,
             bayes_user_weight: 2.0,
+            dnsbl: Vec::new(),
+            dnsbl_score: 3.0,
+            dns: String::new(),
         }
     }
 }

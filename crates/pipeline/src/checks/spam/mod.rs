@@ -14,6 +14,7 @@
 //! own counts only when it has a single recipient: one verdict serves the whole transaction.
 
 pub mod bayes;
+pub mod dnsbl;
 pub mod phrases;
 pub mod rules;
 pub mod tokens;
@@ -160,11 +161,37 @@ fn trim_score(score: f64) -> String {
 pub struct Spam {
     policy: SpamPolicy,
     bayes: Option<Arc<dyn BayesSource>>,
+    /// The resolver for `[spam] dnsbl`, built only when lists are configured.
+    dnsbl: Option<Result<mail_auth::MessageAuthenticator, String>>,
 }
 
 impl Spam {
     pub fn new(policy: SpamPolicy, bayes: Option<Arc<dyn BayesSource>>) -> Self {
-        Spam { policy, bayes }
+        let dnsbl = (!policy.dnsbl.is_empty())
+            .then(|| crate::checks::sender_auth::build_authenticator(&policy.dns));
+        if let Some(Err(e)) = &dnsbl {
+            tracing::error!(error = %e, "spam: no DNS resolver, the DNS block lists are not consulted");
+        }
+        Spam {
+            policy,
+            bayes,
+            dnsbl,
+        }
+    }
+
+    /// The block-list rule: `dnsbl_score` for each list naming the connecting address.
+    async fn dnsbl(&self, ctx: &MessageContext<'_>) -> Option<Hit> {
+        let auth = self.dnsbl.as_ref()?.as_ref().ok()?;
+        let ip = ctx.remote_ip?;
+        let listed = dnsbl::listed_in(auth, ip, &self.policy.dnsbl).await;
+        if listed.is_empty() {
+            return None;
+        }
+        tracing::info!(%ip, ?listed, "spam: sender listed in DNS block lists");
+        Some(Hit {
+            name: "RCVD_IN_DNSBL",
+            score: self.policy.dnsbl_score * listed.len() as f64,
+        })
     }
 
     /// The Bayes rule for this message, if the classifier may speak.
@@ -230,6 +257,9 @@ impl Check for Spam {
                 ));
             }
         };
+        if let Some(hit) = self.dnsbl(ctx).await {
+            hits.push(hit);
+        }
         if let Some(hit) = self.bayes(ctx, ctx.index).await {
             hits.push(hit);
         }
