@@ -80,6 +80,9 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     deliveries: mpsc::Sender<deliver::Pending>,
     writer: tokio::task::JoinHandle<()>,
+    /// The outbound queue's group commit (`queue.rs`): enqueue, attempts, deletes.
+    queue_writes: mpsc::Sender<queue::QueueWrite>,
+    queue_writer: tokio::task::JoinHandle<()>,
 }
 
 /// What the writer task and the store methods share.
@@ -151,10 +154,14 @@ impl SqliteStore {
         });
         let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
         let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
+        let (queue_writes, queue_rx) = mpsc::channel(queue::QUEUE_WRITES);
+        let queue_writer = tokio::spawn(queue::run_writer(shared.clone(), queue_rx));
         Ok(SqliteStore {
             shared,
             deliveries,
             writer,
+            queue_writes,
+            queue_writer,
         })
     }
 
@@ -181,11 +188,17 @@ impl SqliteStore {
             shared,
             deliveries,
             writer,
+            queue_writes,
+            queue_writer,
         } = self;
         drop(deliveries);
+        drop(queue_writes);
         writer
             .await
             .map_err(|e| StoreError::Unavailable(format!("delivery writer stopped: {e}")))?;
+        queue_writer
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("queue writer stopped: {e}")))?;
         shared.read.close().await;
         match Arc::try_unwrap(shared) {
             Ok(shared) => shared.write.into_inner().close().await.map_err(rows::db),
@@ -372,7 +385,7 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, message: NewQueuedMessage) -> Result<QueueId> {
-        queue::enqueue(&self.shared, message).await
+        queue::enqueue(&self.queue_writes, message).await
     }
 
     async fn claim_due(&self, now: i64, limit: usize, lease: Duration) -> Result<Vec<QueueEntry>> {
@@ -380,7 +393,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempt(&self, attempt: QueueAttempt) -> Result<()> {
-        queue::record_attempt(&self.shared, attempt).await
+        queue::record_attempt(&self.queue_writes, attempt).await
     }
 
     async fn list_queue(&self) -> Result<Vec<QueueEntry>> {
@@ -396,7 +409,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_queued(&self, id: QueueId) -> Result<()> {
-        queue::delete_queued(&self.shared, id).await
+        queue::delete_queued(&self.queue_writes, id).await
     }
 
     async fn create_unit(&self, new: NewUnit) -> Result<Unit> {

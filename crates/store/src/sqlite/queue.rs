@@ -4,6 +4,12 @@
 //! Keeps true:
 //! - `enqueue` returns only after its transaction committed on the write connection
 //!   (`synchronous=FULL`: the WAL is fsynced), so a queued message survives a crash.
+//! - Group commit, as for deliveries (`deliver.rs`): `enqueue`, `record_attempt` and
+//!   `delete_queued` send their write over a channel to one queue writer task, which runs
+//!   everything waiting (up to [`MAX_QUEUE_BATCH`]) in ONE transaction, each write in its own
+//!   SAVEPOINT (a failing one is rolled back alone), commits (one fsync for the batch) and only
+//!   then answers each caller. Every `Ok` still means durable; under load a submission and the
+//!   deletes of delivered messages share an fsync instead of paying one each.
 //! - Claiming is one `BEGIN IMMEDIATE` transaction that selects due rows and sets their
 //!   `locked_until` lease; SQLite has one writer at a time, so two workers (even in two
 //!   processes sharing the file) never claim the same recipient while its lease runs.
@@ -18,8 +24,151 @@ use crate::{
 };
 use sqlx::Connection;
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most queue writes in one transaction: bounds how long a batch holds the write connection
+/// (deliveries wait for it meanwhile) while amortising the fsync.
+pub const MAX_QUEUE_BATCH: usize = 256;
+/// Queue writes waiting for the writer; callers wait beyond this (back-pressure).
+pub(super) const QUEUE_WRITES: usize = 4096;
+
+/// One queue write waiting for the queue writer, and where to send its outcome.
+pub(super) enum QueueWrite {
+    Enqueue {
+        message: NewQueuedMessage,
+        recipients: Vec<(String, String)>,
+        reply: oneshot::Sender<Result<QueueId>>,
+    },
+    Attempt {
+        attempt: QueueAttempt,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Delete {
+        id: QueueId,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// What one write produced, before it is sent back to its caller.
+enum Outcome {
+    Id(Result<QueueId>),
+    Done(Result<()>),
+}
+
+impl QueueWrite {
+    async fn run(
+        &self,
+        conn: &mut SqliteConnection,
+        blobs: Option<&Arc<dyn crate::BlobStore>>,
+    ) -> Outcome {
+        match self {
+            QueueWrite::Enqueue {
+                message,
+                recipients,
+                ..
+            } => Outcome::Id(insert_queued(conn, blobs, message, recipients).await),
+            QueueWrite::Attempt { attempt, .. } => {
+                Outcome::Done(update_attempt(conn, attempt).await)
+            }
+            QueueWrite::Delete { id, .. } => Outcome::Done(delete_row(conn, *id).await),
+        }
+    }
+
+    fn failed(&self, error: &StoreError) -> Outcome {
+        let e = StoreError::Unavailable(error.to_string());
+        match self {
+            QueueWrite::Enqueue { .. } => Outcome::Id(Err(e)),
+            _ => Outcome::Done(Err(e)),
+        }
+    }
+
+    /// Answers the caller; one that has gone (a dropped session) is not an error: the write
+    /// is committed all the same.
+    fn answer(self, outcome: Outcome) {
+        match (self, outcome) {
+            (QueueWrite::Enqueue { reply, .. }, Outcome::Id(r)) => {
+                let _ = reply.send(r);
+            }
+            (
+                QueueWrite::Attempt { reply, .. } | QueueWrite::Delete { reply, .. },
+                Outcome::Done(r),
+            ) => {
+                let _ = reply.send(r);
+            }
+            // `run` and `failed` give every write the outcome of its own kind.
+            _ => unreachable!("queue write answered with the outcome of another kind"),
+        }
+    }
+}
+
+/// Sends a write to the queue writer and waits until it is committed (or refused).
+async fn submit<T>(
+    writes: &mpsc::Sender<QueueWrite>,
+    write: QueueWrite,
+    answer: oneshot::Receiver<Result<T>>,
+) -> Result<T> {
+    writes
+        .send(write)
+        .await
+        .map_err(|_| StoreError::Unavailable("queue writer stopped".into()))?;
+    answer
+        .await
+        .map_err(|_| StoreError::Unavailable("queue writer stopped before answering".into()))?
+}
+
+/// The queue writer task: runs until every sender is gone.
+pub(super) async fn run_writer(shared: Arc<Shared>, mut writes: mpsc::Receiver<QueueWrite>) {
+    let mut batch = Vec::with_capacity(MAX_QUEUE_BATCH);
+    loop {
+        batch.clear();
+        if writes.recv_many(&mut batch, MAX_QUEUE_BATCH).await == 0 {
+            return;
+        }
+        let mut conn = shared.write.lock().await;
+        let outcomes = commit_batch(&mut conn, &batch, shared.blobs.get()).await;
+        drop(conn);
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::error!(error = %e, writes = batch.len(), "queue write batch failed");
+                batch.iter().map(|w| w.failed(&e)).collect()
+            }
+        };
+        for (write, outcome) in batch.drain(..).zip(outcomes) {
+            write.answer(outcome);
+        }
+    }
+}
+
+/// Runs the batch in one transaction. The outer error means the whole batch failed (the
+/// transaction could not begin or commit); inner errors are per write.
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: &[QueueWrite],
+    blobs: Option<&Arc<dyn crate::BlobStore>>,
+) -> Result<Vec<Outcome>> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for write in batch {
+        let mut savepoint = tx.begin().await.map_err(db)?;
+        let outcome = write.run(&mut savepoint, blobs).await;
+        let ok = match &outcome {
+            Outcome::Id(r) => r.is_ok(),
+            Outcome::Done(r) => r.is_ok(),
+        };
+        if ok {
+            savepoint.commit().await.map_err(db)?;
+        } else {
+            savepoint.rollback().await.map_err(db)?;
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(outcomes)
+}
 
 /// The message and recipient columns `group_entries` reads, in this order.
 macro_rules! select_queue {
@@ -46,7 +195,10 @@ fn domain_of(address: &str) -> Result<String> {
     }
 }
 
-pub(super) async fn enqueue(shared: &Shared, message: NewQueuedMessage) -> Result<QueueId> {
+pub(super) async fn enqueue(
+    writes: &mpsc::Sender<QueueWrite>,
+    message: NewQueuedMessage,
+) -> Result<QueueId> {
     if message.recipients.is_empty() {
         return Err(StoreError::Invalid(
             "a queued message needs at least one recipient".into(),
@@ -54,16 +206,28 @@ pub(super) async fn enqueue(shared: &Shared, message: NewQueuedMessage) -> Resul
     }
     let mut recipients = Vec::with_capacity(message.recipients.len());
     for address in &message.recipients {
-        recipients.push((address.as_str(), domain_of(address)?));
+        recipients.push((address.clone(), domain_of(address)?));
     }
-    let mut conn = shared.write.lock().await;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let (reply, answer) = oneshot::channel();
+    let write = QueueWrite::Enqueue {
+        message,
+        recipients,
+        reply,
+    };
+    submit(writes, write, answer).await
+}
+
+/// Inserts one queued message and its recipients, inside the writer's batch transaction.
+async fn insert_queued(
+    conn: &mut SqliteConnection,
+    blobs: Option<&Arc<dyn crate::BlobStore>>,
+    message: &NewQueuedMessage,
+    recipients: &[(String, String)],
+) -> Result<QueueId> {
     // Garbage collection may have removed the file after the caller's `put` (garbage.rs).
-    if shared
-        .blobs
-        .get()
-        .is_some_and(|b| !b.contains(&message.blob))
-    {
+    // Checked here, inside the write transaction that adds the reference, for every message
+    // of the batch: collection cannot run between this check and the commit.
+    if blobs.is_some_and(|b| !b.contains(&message.blob)) {
         return Err(StoreError::Unavailable(format!(
             "the message file {} was removed while it was being queued; try again",
             message.blob
@@ -77,7 +241,7 @@ pub(super) async fn enqueue(shared: &Shared, message: NewQueuedMessage) -> Resul
     .bind(&message.mail_from)
     .bind(message.created_at)
     .bind(message.submitted_by.as_deref())
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db)?
     .try_get(0)
@@ -91,11 +255,10 @@ pub(super) async fn enqueue(shared: &Shared, message: NewQueuedMessage) -> Resul
         .bind(address)
         .bind(domain)
         .bind(message.created_at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(db)?;
     }
-    tx.commit().await.map_err(db)?;
     Ok(id)
 }
 
@@ -145,7 +308,15 @@ pub(super) async fn claim_due(
     Ok(claimed)
 }
 
-pub(super) async fn record_attempt(shared: &Shared, attempt: QueueAttempt) -> Result<()> {
+pub(super) async fn record_attempt(
+    writes: &mpsc::Sender<QueueWrite>,
+    attempt: QueueAttempt,
+) -> Result<()> {
+    let (reply, answer) = oneshot::channel();
+    submit(writes, QueueWrite::Attempt { attempt, reply }, answer).await
+}
+
+async fn update_attempt(conn: &mut SqliteConnection, attempt: &QueueAttempt) -> Result<()> {
     let (status, error, next, warned) = match &attempt.outcome {
         AttemptOutcome::Delivered => (QueueStatus::Delivered, None, None, false),
         AttemptOutcome::Retry {
@@ -162,7 +333,6 @@ pub(super) async fn record_attempt(shared: &Shared, attempt: QueueAttempt) -> Re
             (QueueStatus::Failed, Some(error.as_str()), None, false)
         }
     };
-    let conn = &mut *shared.write.lock().await;
     let done = sqlx::query(
         "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
          next_attempt_at = COALESCE(?, next_attempt_at), locked_until = 0, \
@@ -228,8 +398,12 @@ pub(super) async fn retry_now(shared: &Shared, id: QueueId) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn delete_queued(shared: &Shared, id: QueueId) -> Result<()> {
-    let conn = &mut *shared.write.lock().await;
+pub(super) async fn delete_queued(writes: &mpsc::Sender<QueueWrite>, id: QueueId) -> Result<()> {
+    let (reply, answer) = oneshot::channel();
+    submit(writes, QueueWrite::Delete { id, reply }, answer).await
+}
+
+async fn delete_row(conn: &mut SqliteConnection, id: QueueId) -> Result<()> {
     // Recipients go with the message (ON DELETE CASCADE; foreign keys are on).
     let done = sqlx::query("DELETE FROM queue_messages WHERE id = ?")
         .bind(id)
