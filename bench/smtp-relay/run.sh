@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
 # bench/smtp-relay — relaying through the outbound queue: congvu against a second Postfix instance, in one run.
 #
-# Both relays get the same load from bench/smtp-relay/feed.py (SESSIONS parallel SMTP sessions, MSGS messages of
-# SIZE bytes, all to one remote address) and both deliver to the SAME final receiver, Postfix's `smtp-sink`,
+# Both relays get the same load from the same feeder, `congvu-bench smtp-feed` (Rust; `--feeder py` for the older
+# bench/smtp-relay/feed.py): SESSIONS parallel SMTP sessions, MSGS messages of SIZE bytes, all to one remote
+# address. Both deliver to the SAME final receiver, Postfix's `smtp-sink`,
 # which counts the messages it receives. The figure is messages per second from the first submission until the
 # sink has counted the last message.
 #   congvu:  authenticated submission (STARTTLS + AUTH PLAIN on [listen] submission), [outbound] relay_host =
 #            the sink; its own queue (durable, as shipped).
 #   Postfix: a second instance (own config and queue under the work dir, `postfix -c DIR`) with relayhost =
-#            [127.0.0.1]:SINK and mynetworks = 127.0.0.0/8, fed by plain SMTP without TLS or AUTH (see README:
-#            this favours Postfix). Queue settings and fsync as shipped; chroot off (the queue lives in /var/tmp).
+#            [127.0.0.1]:SINK, fed like congvu: STARTTLS (its own ECDSA P-256 self-signed certificate, like
+#            congvu's) + AUTH PLAIN checked by Dovecot SASL (the auth socket of the /work/shared/peers Dovecot,
+#            same user and password); relaying only for authenticated clients. `--postfix-plain`: the older,
+#            unequal condition (plain SMTP, no AUTH, relaying for mynetworks = 127.0.0.0/8).
+#            Queue settings and fsync as shipped; chroot off (the queue lives in /var/tmp).
 # The peer of /work/shared/peers (ports 12xxx) is not touched.
 #
-# Usage: bench/smtp-relay/run.sh [--sessions N] [--messages N] [--size BYTES]
+# Usage: bench/smtp-relay/run.sh [--sessions N] [--messages N] [--size BYTES] [--feeder rust|py] [--postfix-plain]
 # Needs root and the postfix package (smtp-sink). Never run in CI.
 set -euo pipefail
 
 SESSIONS=20
 MSGS=10000
 SIZE=10240
+FEEDER=rust
+PF_AUTH=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sessions) SESSIONS=$2; shift 2 ;;
     --messages) MSGS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --feeder) FEEDER=$2; shift 2 ;;
+    --postfix-plain) PF_AUTH=""; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,9 +86,24 @@ wait_sink() {
 
 echo "== $(date -u +%FT%TZ) load: $SESSIONS sessions x $MSGS messages of $SIZE bytes to $RCPT; $(uptime)"
 
-echo "== building congvu (release)"
-cargo build --release -q -p congvu --manifest-path "$REPO/Cargo.toml"
+echo "== building congvu and congvu-bench (release)"
+# NO_BUILD=1: use the binaries already in $CARGO_TARGET_DIR/release (repeat runs on a shared machine).
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p congvu -p congvu-bench --manifest-path "$REPO/Cargo.toml"
 BIN="$CARGO_TARGET_DIR/release/congvu"
+# feed PORT OUT [--auth USER PASS]: the load, from the chosen feeder; prints the accepted count into OUT.
+feed() {
+  local port=$1 out=$2; shift 2
+  if [ "$FEEDER" = py ]; then
+    python3 "$HERE/feed.py" --port "$port" --count "$MSGS" --size "$SIZE" --sessions "$SESSIONS" \
+      --sender "$SENDER" --rcpt "$RCPT" "$@" > "$out"
+  else
+    local tls=()
+    [ "${1:-}" = --auth ] && tls=(--starttls --auth-user "$2" --password "$3")
+    "$CARGO_TARGET_DIR/release/congvu-bench" --addr "127.0.0.1:$port" smtp-feed --count "$MSGS" --size "$SIZE" \
+      --sessions "$SESSIONS" --sender "$SENDER" --rcpt "$RCPT" "${tls[@]}" > "$out" 2> "$out.err" || {
+      cat "$out.err" >> "$out"; return 1; }
+  fi
+}
 
 # ---------------------------------------------------------------- congvu
 "$BIN" init --dir "$WORK/srv" --domain "$DOMAIN" > "$WORK/init.out"
@@ -96,10 +119,10 @@ env CONGVU_LISTEN_SUBMISSION="127.0.0.1:$SUB_PORT" CONGVU_LISTEN_SMTP= CONGVU_LI
   "$BIN" serve --config "$WORK/srv/congvu.toml" 2> "$WORK/serve.log" &
 SERVE_PID=$!
 wait_port "$SUB_PORT"
+echo "== feeder: $FEEDER"
 echo "== congvu: feeding submission 127.0.0.1:$SUB_PORT (STARTTLS+AUTH), relay to sink :$SINK_PORT"
 c0=$(now)
-python3 "$HERE/feed.py" --port "$SUB_PORT" --count "$MSGS" --size "$SIZE" --sessions "$SESSIONS" \
-  --sender "$SENDER" --rcpt "$RCPT" --auth "$SENDER" "$PASS" > "$WORK/feed-congvu.out" || {
+feed "$SUB_PORT" "$WORK/feed-congvu.out" --auth "$SENDER" "$PASS" || {
   echo "congvu feeder: $(cat "$WORK/feed-congvu.out")"; tail -20 "$WORK/serve.log" >&2; exit 1; }
 c1=$(now)
 c2=$(wait_sink "$SINK_OUT" "$MSGS" 900) || { tail -20 "$WORK/serve.log" >&2; exit 1; }
@@ -127,6 +150,25 @@ alias_database =
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 maillog_file = $WORK/postfix.log
 CF
+if [ -n "$PF_AUTH" ]; then
+  # Parity with congvu's submission: STARTTLS with an ECDSA P-256 self-signed certificate (congvu init makes
+  # one with rcgen's default, P-256), AUTH only over TLS, relaying only for authenticated clients. Dovecot
+  # SASL through the peer's auth socket (an absolute path works because chroot is off).
+  SASL_SOCKET=/var/spool/postfix/private/auth
+  [ -S "$SASL_SOCKET" ] || { echo "no Dovecot auth socket at $SASL_SOCKET: start /work/shared/peers/peer-start.sh, or use --postfix-plain" >&2; exit 1; }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$PF/key.pem" -out "$PF/cert.pem" 2>/dev/null
+  cat >> "$PF/main.cf" <<CF
+smtpd_tls_cert_file = $PF/cert.pem
+smtpd_tls_key_file = $PF/key.pem
+smtpd_tls_security_level = may
+smtpd_tls_auth_only = yes
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $SASL_SOCKET
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+CF
+fi
 # master.cf as shipped, minus chroot (the spool is under /var/tmp) and with smtpd on our port.
 grep -v '^#' /usr/share/postfix/master.cf.dist | awk -v port="127.0.0.1:$PF_PORT" '
   $1=="smtp" && $2=="inet" { $1=port }
@@ -137,10 +179,14 @@ chmod 755 "$WORK"; chown postfix "$WORK/postfix-data"
 postfix -c "$PF" check >/dev/null 2>&1 || true
 postfix -c "$PF" start >/dev/null 2>&1 || { echo "postfix did not start:" >&2; tail -5 "$WORK/postfix.log" >&2; exit 1; }
 wait_port "$PF_PORT"
-echo "== postfix: feeding 127.0.0.1:$PF_PORT (plain SMTP, mynetworks), relayhost sink :$SINK_PORT"
 p0=$(now)
-python3 "$HERE/feed.py" --port "$PF_PORT" --count "$MSGS" --size "$SIZE" --sessions "$SESSIONS" \
-  --sender "$SENDER" --rcpt "$RCPT" > "$WORK/feed-postfix.out" || {
+if [ -n "$PF_AUTH" ]; then
+  echo "== postfix: feeding 127.0.0.1:$PF_PORT (STARTTLS+AUTH, Dovecot SASL), relayhost sink :$SINK_PORT"
+  feed "$PF_PORT" "$WORK/feed-postfix.out" --auth "$SENDER" "$PASS"
+else
+  echo "== postfix: feeding 127.0.0.1:$PF_PORT (plain SMTP, mynetworks), relayhost sink :$SINK_PORT"
+  feed "$PF_PORT" "$WORK/feed-postfix.out"
+fi || {
   echo "postfix feeder: $(cat "$WORK/feed-postfix.out")"; tail -20 "$WORK/postfix.log" >&2; exit 1; }
 p1=$(now)
 p2=$(wait_sink "$SINK_OUT" "$MSGS" 900) || { tail -20 "$WORK/postfix.log" >&2; exit 1; }

@@ -8,11 +8,13 @@
 //! - `bigfolder`: times SELECT, `UID FETCH 1:* (FLAGS)`, `UID SEARCH TEXT`, `UID SORT (DATE)`.
 //! - `mixed`: many clients, each on its own mailbox, doing a mail client's mix for a while.
 //! - `idle`: opens many TLS connections that LOGIN, SELECT INBOX and IDLE, and holds them.
+//! - `smtp-feed`: SMTP submission load for bench/smtp-relay (plain, or STARTTLS + AUTH PLAIN).
 //!
 //! Every mode prints `RESULT key=value ...` lines that the scripts in bench/imap read.
 
 mod imap;
 mod modes;
+mod smtp;
 mod stats;
 
 use anyhow::Result;
@@ -64,6 +66,8 @@ enum Mode {
     Mixed(modes::mixed::Opts),
     /// Hold many IDLE connections open.
     Idle(modes::idle::Opts),
+    /// SMTP: COUNT messages over parallel sessions (bench/smtp-relay), optional STARTTLS + AUTH.
+    SmtpFeed(modes::smtp_feed::Opts),
 }
 
 fn main() -> Result<()> {
@@ -77,6 +81,7 @@ fn main() -> Result<()> {
             Mode::Bigfolder(o) => modes::bigfolder::run(&cli.server, o).await,
             Mode::Mixed(o) => modes::mixed::run(&cli.server, o).await,
             Mode::Idle(o) => modes::idle::run(&cli.server, o).await,
+            Mode::SmtpFeed(o) => modes::smtp_feed::run(&cli.server, o).await,
         }
     })
 }

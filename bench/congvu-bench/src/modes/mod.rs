@@ -4,3 +4,4 @@ pub mod bigfolder;
 pub mod idle;
 pub mod mixed;
 pub mod populate;
+pub mod smtp_feed;
