@@ -209,6 +209,8 @@ def test_forwarding_only_inside_government_domains(server):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "someone@gmail.com" in r.stderr and "R-POL-6" in r.stderr and "gov.vn" in r.stderr, r.stderr
     assert cli_json(server, "mailbox", "forward", "--address", AN)["forwards"] == []
+    r = cli(server, "mailbox", "forward", "--address", AN, "--to", f"khongco@{DOMAIN}")
+    assert r.returncode == 2 and "no such mailbox" in r.stderr, (r.returncode, r.stderr)
 
     r = cli(server, "mailbox", "forward", "--address", AN, "--to", BINH)
     assert r.returncode == 0, (r.stdout, r.stderr)

@@ -427,6 +427,17 @@ impl Ops {
                 government_domains.join(", ")
             )));
         }
+        let hosted = target.rsplit_once('@').is_some_and(|(_, d)| {
+            self.settings
+                .domains
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(d))
+        });
+        if hosted && self.store.account_by_address(&target).await?.is_none() {
+            return Err(OpsError::Refused(format!(
+                "--to {target}: there is no such mailbox here"
+            )));
+        }
         if target == account.address {
             return Err(OpsError::Refused(format!(
                 "--to {target}: a mailbox cannot forward to itself"
