@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod memory;
 mod serve;
 mod spam;
 mod storage;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    memory::return_large_allocations();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
