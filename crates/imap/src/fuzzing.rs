@@ -598,5 +598,10 @@ mod tests {
             input.extend_from_slice(b"x STORE 1 +FLAGS (\\Deleted)\r\ny EXPUNGE\r\n");
             session(&input);
         }
+        // The fixture lives as long as the process; this test is its only user here.
+        let guard = fixture().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(base) = guard.template.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
     }
 }
