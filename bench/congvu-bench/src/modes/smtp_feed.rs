@@ -7,6 +7,10 @@
 //! submitting on port 587 does. Every message has its own Subject and Message-ID.
 //! Prints the number of accepted messages on stdout (what run.sh reads) and a `RESULT` line on
 //! stderr; exits with an error when any message was refused.
+//!
+//! With `--attach FILE` (repeatable) every message is multipart/mixed (RFC 2046 §5.1.3): the
+//! text as the first part, then each file base64-encoded (RFC 2045 §6.8) as an attachment, so
+//! a receiving server's attachment, antivirus and document checks run (bench/smtp-pipeline).
 
 use crate::smtp::Session;
 use crate::{Server, imap};
@@ -35,6 +39,73 @@ pub struct Opts {
     /// AUTH PLAIN as this user, with the global --password.
     #[arg(long)]
     auth_user: Option<String>,
+    /// Attach this file to every message (repeatable): multipart/mixed, base64.
+    #[arg(long)]
+    attach: Vec<std::path::PathBuf>,
+}
+
+/// The boundary of the multipart body; it cannot occur in the text or in base64.
+const BOUNDARY: &str = "=_congvu-bench-feed";
+
+/// The body with `--attach` files: the text part, then one base64 part per file.
+fn multipart_body(text: &str, files: &[std::path::PathBuf]) -> Result<String> {
+    let mut body = format!(
+        "This is a multi-part message in MIME format.\r\n--{BOUNDARY}\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{text}"
+    );
+    for path in files {
+        let data =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("--attach {}: {e}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "attachment".into());
+        let kind = match name
+            .rsplit('.')
+            .next()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("pdf") => "application/pdf",
+            Some("zip") => "application/zip",
+            Some("docx") => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            Some("txt") => "text/plain",
+            _ => "application/octet-stream",
+        };
+        body.push_str(&format!(
+            "\r\n--{BOUNDARY}\r\nContent-Type: {kind}; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        body.push_str(&base64_lines(&data));
+    }
+    body.push_str(&format!("\r\n--{BOUNDARY}--\r\n"));
+    Ok(body)
+}
+
+/// Base64 (RFC 4648 §4) in CRLF-separated lines of 76 characters (RFC 2045 §6.8).
+fn base64_lines(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() * 4 / 3 + data.len() / 28 + 4);
+    for (i, chunk) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (j, &b)| n | u32::from(b) << (16 - 8 * j));
+        for j in 0..4 {
+            if j <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * j) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 const LINE: &str =
@@ -44,7 +115,12 @@ pub async fn run(server: &Server, o: Opts) -> Result<()> {
     if o.sessions == 0 {
         bail!("--sessions must be at least 1");
     }
-    let body: Arc<str> = LINE.repeat((o.size / LINE.len()).max(1)).into();
+    let text = LINE.repeat((o.size / LINE.len()).max(1));
+    let body: Arc<str> = if o.attach.is_empty() {
+        text.into()
+    } else {
+        multipart_body(&text, &o.attach)?.into()
+    };
     let tls = o.starttls.then(imap::tls_config);
     let o = Arc::new(o);
     let started = Instant::now();
@@ -115,13 +191,18 @@ async fn feed_session(
         session.auth_plain(user, password).await?;
     }
     let mut message = Vec::with_capacity(body.len() + 512);
+    let mime = if o.attach.is_empty() {
+        String::new()
+    } else {
+        format!("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"{BOUNDARY}\"\r\n")
+    };
     for i in 0..share {
         message.clear();
         message.extend_from_slice(
             format!(
                 "From: <{from}>\r\nTo: <{to}>\r\nSubject: bench {index}-{i}\r\n\
                  Message-ID: <bench-{index}-{i}@feeder.bench>\r\n\
-                 Date: Mon, 23 Nov 2026 10:00:00 +0700\r\n\r\n",
+                 Date: Mon, 23 Nov 2026 10:00:00 +0700\r\n{mime}\r\n",
                 from = o.sender,
                 to = o.rcpt
             )
