@@ -222,7 +222,6 @@ impl Io {
     /// await is the socket read, and its bytes are stored before anything else can happen.
     async fn fill(&mut self) -> io::Result<usize> {
         if let Some(d) = self.deflate.as_mut() {
-            let mut chunk = [0u8; READ_CHUNK];
             loop {
                 if !d.pending.is_empty() || d.ended || d.more {
                     let n = d.inflate_into(&mut self.buf)?;
@@ -240,11 +239,13 @@ impl Io {
                         "deflate input does not inflate",
                     ));
                 }
-                let n = self.stream.read(&mut chunk).await?;
+                // Straight into `pending`'s spare room: a buffer on the stack here would live
+                // in the session's future, so in every idle connection's memory.
+                d.pending.reserve(READ_CHUNK);
+                let n = self.stream.read_buf(&mut d.pending).await?;
                 if n == 0 {
                     return Ok(0);
                 }
-                d.pending.extend_from_slice(&chunk[..n]);
             }
         }
         // Straight into the buffer's spare room: no chunk on the task's stack (a future keeps
