@@ -342,12 +342,8 @@ impl Session {
             }
         };
         self.search_return = search_return;
-        // Boxed (here, for dispatch and for sync below): a future is as large as the largest
-        // state it may be in, and this one lives inside the connection's task for as long as
-        // the connection does, IDLE included. Inline, every command's future would make each
-        // idle connection carry the largest of them (~18 KB in a debug build).
-        if let Some(done) = Box::pin(self.execute_raw(&bytes)).await {
-            Box::pin(self.sync_selected(true)).await;
+        if let Some(done) = self.execute_raw(&bytes).await {
+            self.sync_selected(true).await;
             let tag = line_tag(&bytes).unwrap_or_else(|| "*".to_string());
             self.io
                 .out
@@ -377,15 +373,9 @@ impl Session {
         let tag = command.tag.as_ref().to_string();
         let name = command.body.name();
         let sync = sync_after(&command.body);
-        // IDLE runs inline: it is where an idle connection waits, so its future is the one
-        // that stays allocated; every other command runs boxed and is freed when it ends.
-        let done = if matches!(command.body, CommandBody::Idle) {
-            cmd::idle::idle(self, &tag).await?
-        } else {
-            Box::pin(self.dispatch(&tag, command)).await?
-        };
+        let done = self.dispatch(&tag, command).await?;
         if let Some(allow_expunge) = sync {
-            Box::pin(self.sync_selected(allow_expunge)).await;
+            self.sync_selected(allow_expunge).await;
         }
         if let Some(done) = done {
             tracing::debug!(command = name, status = ?done.status, "imap command");
