@@ -3,9 +3,7 @@
 //! secret document), and reports where it was. Copies are expunged as IMAP EXPUNGE does, so
 //! open IMAP sessions see them go; the action is audited (`congvu_web::ops`).
 
-use super::ops::{Who, shared_ops};
-use crate::config;
-use crate::storage;
+use super::ops::{Ops, Who};
 use anyhow::Result;
 use congvu_web::ops::{message_key_from_hash, message_key_from_id};
 use serde_json::json;
@@ -35,11 +33,9 @@ pub async fn run(args: PurgeArgs) -> Result<()> {
         (None, Some(hash)) => message_key_from_hash(hash)?,
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let loaded = config::load(&args.config, std::env::vars())?;
-    let (store, blobs) = storage::open(&loaded).await?;
-    let ops = shared_ops(&loaded, store);
+    let ops = Ops::open(&args.config).await?;
     let report = ops
-        .purge(&key, blobs.as_ref(), &Who::cli(args.actor))
+        .purge(&key, ops.blobs.as_ref(), &Who::cli(args.actor))
         .await?;
     if args.json {
         println!(

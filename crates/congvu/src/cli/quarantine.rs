@@ -3,15 +3,12 @@
 //! delivers to the original recipients as ordinary delivery would; each action is audited
 //! (`congvu_web::ops`, shared with the JSON API).
 
-use super::ops::{Who, shared_ops};
-use crate::config;
-use crate::storage;
+use super::ops::{Ops, Who};
 use anyhow::Result;
 use clap::Subcommand;
-use congvu_store::{BlobStore, QuarantineId, Quarantined};
+use congvu_store::{QuarantineId, Quarantined};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
@@ -45,12 +42,6 @@ pub enum QuarantineCommand {
     },
 }
 
-async fn open(config: &Path) -> Result<(congvu_web::ops::Ops, Arc<dyn BlobStore>)> {
-    let loaded = config::load(config, std::env::vars())?;
-    let (store, blobs) = storage::open(&loaded).await?;
-    Ok((shared_ops(&loaded, store), blobs))
-}
-
 pub fn held_json(q: &Quarantined) -> serde_json::Value {
     let m = &q.message;
     json!({ "id": q.id, "at": m.at, "time": time(m.at), "mail_from": m.mail_from,
@@ -72,7 +63,7 @@ fn sender(m: &str) -> &str {
 pub async fn run(command: QuarantineCommand) -> Result<()> {
     match command {
         QuarantineCommand::List { config, json } => {
-            let (ops, _) = open(&config).await?;
+            let ops = Ops::open(&config).await?;
             let held = ops.quarantine_list().await?;
             if json {
                 println!(
@@ -102,9 +93,9 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             actor,
             json,
         } => {
-            let (ops, blobs) = open(&config).await?;
+            let ops = Ops::open(&config).await?;
             let r = ops
-                .quarantine_release(id, blobs.as_ref(), &Who::cli(actor))
+                .quarantine_release(id, ops.blobs.as_ref(), &Who::cli(actor))
                 .await?;
             if json {
                 println!(
@@ -135,9 +126,9 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             actor,
             json,
         } => {
-            let (ops, blobs) = open(&config).await?;
+            let ops = Ops::open(&config).await?;
             let q = ops
-                .quarantine_delete(id, blobs.as_ref(), &Who::cli(actor))
+                .quarantine_delete(id, ops.blobs.as_ref(), &Who::cli(actor))
                 .await?;
             if json {
                 println!(
