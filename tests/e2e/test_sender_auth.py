@@ -214,3 +214,30 @@ def test_domains_without_records_are_delivered_as_none(authenticated_mx):
     with srv.imap(BINH) as c:
         ar = auth_results(list(fetch_all(c).values())[0])
     assert "spf=none" in ar and "dkim=none" in ar and "dmarc=none" in ar, ar
+
+
+def test_forged_results_with_our_authserv_id_are_removed(authenticated_mx):
+    """RFC 8601 §5: a receiver MUST remove fields from outside that claim its authserv-id. A spammer's
+    "dmarc=pass" under our name (any case, folded, after a comment) must not reach the reader; a field
+    of another authserv-id (a relay's results) stays; the DKIM signature is checked on the message as sent."""
+    srv = authenticated_mx
+    forged = (
+        b"Authentication-Results: mail.example.gov.vn; spf=pass smtp.mailfrom=an@good.test;\r\n"
+        b"\tdkim=pass header.d=good.test; dmarc=pass (forged-one)\r\n"
+        b"Authentication-Results: (forged-two) MAIL.Example.Gov.VN;\r\n\tdmarc=pass\r\n"
+        b"Authentication-Results: relay.example.net; spf=pass smtp.mailfrom=an@good.test\r\n"
+    )
+    signed = sign(make_message("Kết quả giả", "an@good.test", BINH), "good.test", srv.dkim_private)
+    code, text = send(srv, "an@good.test", forged + signed)
+    assert code == 250, (code, text)
+    assert wait_for_count(srv, BINH, 1) == 1
+    with srv.imap(BINH) as c:
+        stored = list(fetch_all(c).values())[0]
+    head = stored.split(b"\r\n\r\n", 1)[0]
+    assert b"forged-one" not in head and b"forged-two" not in head, head.decode()
+    ours = re.findall(rb"^Authentication-Results: mail\.example\.gov\.vn;", head, re.MULTILINE | re.IGNORECASE)
+    assert len(ours) == 1, head.decode()
+    assert b"\r\nAuthentication-Results: relay.example.net; spf=pass" in head, head.decode()
+    assert stored.endswith(signed), "nothing else of the message changed"
+    ar = auth_results(stored)
+    assert "dkim=pass" in ar and "dmarc=pass" in ar, ar

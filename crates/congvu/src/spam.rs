@@ -51,4 +51,14 @@ impl BayesSource for StoreBayes {
         };
         Ok((taught(domain_counts), mailbox_counts))
     }
+
+    /// One row of `bayes_totals` (no tokens asked, so no token rows read).
+    async fn domain_totals(&self, domain: &str) -> Result<Option<(u64, u64)>, String> {
+        let counts = self
+            .0
+            .bayes_counts(domain, None, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some((counts.spam_messages, counts.ham_messages)))
+    }
 }

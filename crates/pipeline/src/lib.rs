@@ -5,19 +5,30 @@
 //! The policy is a list read top to bottom: the first check that rejects or quarantines wins;
 //! headers that accepting checks add are collected in order. The time each check takes is
 //! logged (`check done`, debug level, with `elapsed_us`) so a slow stage can be found.
+//!
+//! Keeps true:
+//! - A message is decoded (MIME parsed, transfer encodings undone) at most once per check run:
+//!   every check reads the same [`MessageView::decoded`], filled by the first check that asks.
+//! - Checks only add header fields; the one exception, fields from outside that imitate ours
+//!   (RFC 8601 §5), is [`Pipeline::remove_forged_fields`], which delivery calls after the
+//!   verdict so signatures are verified over the message as it came.
 
 use async_trait::async_trait;
 use congvu_core::{Reply, Verdict};
 use congvu_wire::mime::MessageIndex;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub mod checks;
+pub mod fields;
 pub mod parts;
 pub mod policy;
 pub mod sieve;
 
 pub use policy::Policy;
+
+use parts::Decoded;
 
 /// Where a message entered the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +58,55 @@ pub struct MessageContext<'a> {
     pub index: &'a MessageIndex,
 }
 
+/// A message on its way through the checks: the caller's [`MessageContext`] and what is
+/// decoded from it, decoded on first use and shared by every check after, so a message is
+/// parsed and its base64 undone once, not once per check (issue 6). Reads as the context
+/// (`Deref`), so a check writes `message.raw`, `message.source`.
+pub struct MessageView<'a> {
+    ctx: &'a MessageContext<'a>,
+    // Names unlike the context's fields, which `Deref` must not hide.
+    raw_copy: OnceLock<Arc<[u8]>>,
+    decoded_once: tokio::sync::OnceCell<Arc<Decoded>>,
+}
+
+impl<'a> MessageView<'a> {
+    pub fn new(ctx: &'a MessageContext<'a>) -> Self {
+        MessageView {
+            ctx,
+            raw_copy: OnceLock::new(),
+            decoded_once: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The raw bytes as a shared copy, for work handed to a blocking thread (which needs
+    /// `'static` data); copied once per message however many checks ask.
+    pub fn shared_raw(&self) -> Arc<[u8]> {
+        self.raw_copy.get_or_init(|| Arc::from(self.ctx.raw)).clone()
+    }
+
+    /// The subjects, texts and attachments ([`parts::decode_message`]), decoded on a blocking
+    /// thread the first time a check asks. Errors only when the decoder panicked.
+    pub async fn decoded(&self) -> Result<Arc<Decoded>, tokio::task::JoinError> {
+        self.decoded_once
+            .get_or_try_init(|| {
+                let raw = self.shared_raw();
+                async move {
+                    tokio::task::spawn_blocking(move || Arc::new(parts::decode_message(&raw))).await
+                }
+            })
+            .await
+            .cloned()
+    }
+}
+
+impl<'a> std::ops::Deref for MessageView<'a> {
+    type Target = MessageContext<'a>;
+
+    fn deref(&self) -> &MessageContext<'a> {
+        self.ctx
+    }
+}
+
 /// One check's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -64,11 +124,17 @@ pub enum Outcome {
 pub trait Check: Send + Sync {
     /// A short name for logs and per-stage metrics ("hop-count", "antivirus").
     fn name(&self) -> &'static str;
-    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome;
+    async fn on_data(&self, message: &MessageView<'_>) -> Outcome;
     /// [`Check::on_data`], also given the header lines the earlier checks are adding (this
     /// server's `Authentication-Results`, which the spam score reads). Most checks ignore them.
-    async fn on_data_after(&self, ctx: &MessageContext<'_>, _added: &[String]) -> Outcome {
-        self.on_data(ctx).await
+    async fn on_data_after(&self, message: &MessageView<'_>, _added: &[String]) -> Outcome {
+        self.on_data(message).await
+    }
+    /// True when `field`, a top-level header field of a message from `source`, imitates one
+    /// this check writes and must not reach the reader: RFC 8601 §5, an `Authentication-Results`
+    /// from outside carrying our authserv-id. Most checks write nothing anyone could forge.
+    fn is_forged_field(&self, _source: Source, _field: &fields::Field<'_>) -> bool {
+        false
     }
 }
 
@@ -134,6 +200,26 @@ impl Pipeline {
         self.checks.iter().map(|c| c.name()).collect()
     }
 
+    /// `raw` without the top-level header fields any check calls forged
+    /// ([`Check::is_forged_field`]), or `None` when it has none. Delivery calls this once the
+    /// verdict is to deliver, before adding the checks' own fields: the checks (DKIM above all)
+    /// saw the message as it came, since removing a signed field would break its signature.
+    pub fn remove_forged_fields(&self, source: Source, raw: &[u8]) -> Option<Vec<u8>> {
+        fields::remove_fields(raw, |field| {
+            let forged = self
+                .checks
+                .iter()
+                .any(|check| check.is_forged_field(source, field));
+            if forged {
+                tracing::info!(
+                    field = field.name,
+                    "removed a forged header field (RFC 8601 §5)"
+                );
+            }
+            forged
+        })
+    }
+
     /// Runs the checks; each one's time goes to `congvu_pipeline_check_seconds{check}` and
     /// the verdict to `congvu_messages_total{source,verdict}` (R-OPS-5, `GET /metrics`).
     pub async fn check(&self, ctx: &MessageContext<'_>) -> Verdict {
@@ -160,11 +246,12 @@ impl Pipeline {
     }
 
     async fn run_checks(&self, ctx: &MessageContext<'_>) -> Verdict {
+        let message = MessageView::new(ctx);
         let mut add_headers = Vec::new();
         let mut junk = false;
         for check in &self.checks {
             let started = Instant::now();
-            let outcome = check.on_data_after(ctx, &add_headers).await;
+            let outcome = check.on_data_after(&message, &add_headers).await;
             let elapsed_us = started.elapsed().as_micros() as u64;
             tracing::debug!(check = check.name(), elapsed_us, "check done");
             congvu_core::metrics::observe_us(

@@ -27,6 +27,8 @@ pub struct Decoded {
     /// Body texts (HTML reduced to text), outer message first.
     pub texts: Vec<String>,
     pub attachments: Vec<Attachment>,
+    /// The HTML of the outer message's HTML body parts, as written (tags and links kept).
+    pub html_bodies: Vec<String>,
 }
 
 impl Decoded {
@@ -41,6 +43,11 @@ pub fn decode_message(raw: &[u8]) -> Decoded {
     let mut decoded = Decoded::default();
     if let Some(message) = MessageParser::default().parse(raw) {
         collect(&message, 0, &mut decoded);
+        for id in &message.html_body {
+            if let Some(PartType::Html(html)) = message.parts.get(*id as usize).map(|p| &p.body) {
+                decoded.html_bodies.push(html.to_string());
+            }
+        }
     }
     decoded
 }
@@ -119,5 +126,15 @@ mod tests {
         assert_eq!(d.attachments[0].data, b"MZ\x90\x00");
         assert!(d.attachments[1].name.starts_with("part "));
         assert!(d.texts.iter().any(|t| t.contains("inner body")));
+        assert!(d.html_bodies.is_empty());
+    }
+
+    #[test]
+    fn keeps_the_html_of_the_outer_message() {
+        let raw =
+            "Subject: x\r\nContent-Type: text/html\r\n\r\n<a href=\"http://a.test/\">a</a>\r\n";
+        let d = decode_message(raw.as_bytes());
+        assert_eq!(d.html_bodies.len(), 1);
+        assert!(d.html_bodies[0].contains("href=\"http://a.test/\""));
     }
 }

@@ -7,7 +7,7 @@
 
 use congvu_pipeline::checks::sender_auth::SenderAuth;
 use congvu_pipeline::policy::SenderAuthPolicy;
-use congvu_pipeline::{Check, MessageContext, Outcome, Source};
+use congvu_pipeline::{Check, MessageContext, MessageView, Outcome, Source};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ fn start_dns(records: &[&str]) -> Dns {
 async fn check(auth: &SenderAuth, raw: &[u8]) -> Outcome {
     let index = congvu_wire::mime::parse_message(raw);
     let rcpt = vec!["binh@example.gov.vn".to_string()];
-    auth.on_data(&MessageContext {
+    let ctx = MessageContext {
         source: Source::Mx,
         remote_ip: Some("127.0.0.1".parse().unwrap()),
         helo: Some("mx.good.test"),
@@ -74,8 +74,8 @@ async fn check(auth: &SenderAuth, raw: &[u8]) -> Outcome {
         authenticated: None,
         raw,
         index: &index,
-    })
-    .await
+    };
+    auth.on_data(&MessageView::new(&ctx)).await
 }
 
 #[tokio::test]

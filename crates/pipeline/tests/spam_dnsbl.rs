@@ -5,7 +5,7 @@
 
 use congvu_pipeline::checks::spam::Spam;
 use congvu_pipeline::policy::SpamPolicy;
-use congvu_pipeline::{Check, MessageContext, Outcome, Source};
+use congvu_pipeline::{Check, MessageContext, MessageView, Outcome, Source};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,7 +66,7 @@ const LETTER: &[u8] = "From: vanphong@ubnd.example\r\nTo: binh@example.gov.vn\r\
 async fn score_from(spam: &Spam, ip: &str) -> Outcome {
     let index = congvu_wire::mime::parse_message(LETTER);
     let rcpt = vec!["binh@example.gov.vn".to_string()];
-    spam.on_data(&MessageContext {
+    let ctx = MessageContext {
         source: Source::Mx,
         remote_ip: Some(ip.parse().unwrap()),
         helo: Some("mx.example"),
@@ -75,8 +75,8 @@ async fn score_from(spam: &Spam, ip: &str) -> Outcome {
         authenticated: None,
         raw: LETTER,
         index: &index,
-    })
-    .await
+    };
+    spam.on_data(&MessageView::new(&ctx)).await
 }
 
 fn status(outcome: &Outcome) -> String {

@@ -9,9 +9,9 @@
 //! operator set `fail_open`, which is logged at warn for every message let through.
 
 use super::display_name;
-use crate::parts::decode_message;
+use crate::parts::Decoded;
 use crate::policy::AntivirusPolicy;
-use crate::{Check, MessageContext, Outcome};
+use crate::{Check, MessageView, Outcome};
 use async_trait::async_trait;
 use congvu_core::Reply;
 use std::io;
@@ -119,12 +119,13 @@ impl Antivirus {
         Antivirus { policy }
     }
 
-    /// The first infected attachment of `raw` as (file name, signature), or the scan error.
-    async fn scan_message(&self, raw: &[u8]) -> io::Result<Option<(String, String)>> {
-        let raw = raw.to_vec();
-        let decoded = tokio::task::spawn_blocking(move || decode_message(&raw))
-            .await
-            .map_err(io::Error::other)?;
+    /// The first infected attachment of the message as (file name, signature), or the scan
+    /// error.
+    async fn scan_message(
+        &self,
+        message: &MessageView<'_>,
+    ) -> io::Result<Option<(String, String)>> {
+        let decoded: std::sync::Arc<Decoded> = message.decoded().await.map_err(io::Error::other)?;
         for attachment in &decoded.attachments {
             let started = Instant::now();
             let answer = scan_instream(
@@ -154,12 +155,12 @@ impl Check for Antivirus {
         "antivirus"
     }
 
-    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome {
+    async fn on_data(&self, ctx: &MessageView<'_>) -> Outcome {
         if self.policy.clamd.is_empty() {
             return Outcome::Pass;
         }
         let timeout = Duration::from_secs(self.policy.timeout_seconds);
-        let result = match tokio::time::timeout(timeout, self.scan_message(ctx.raw)).await {
+        let result = match tokio::time::timeout(timeout, self.scan_message(ctx)).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,

@@ -8,9 +8,9 @@
 
 use super::archive::{Finding, inspect_attachment};
 use super::{apply_action, display_name, is_inbound};
-use crate::parts::decode_message;
+use crate::parts::{Decoded, decode_message};
 use crate::policy::AttachmentPolicy;
-use crate::{Check, MessageContext, Outcome};
+use crate::{Check, MessageView, Outcome};
 use async_trait::async_trait;
 use congvu_core::Reply;
 use std::sync::Arc;
@@ -30,8 +30,13 @@ impl Attachments {
 /// The worst finding over all attachments of `raw`: a forbidden one if any, else the first
 /// restricted one.
 pub fn inspect_message(policy: &AttachmentPolicy, raw: &[u8]) -> Option<Finding> {
+    inspect_decoded(policy, &decode_message(raw))
+}
+
+/// [`inspect_message`] of a message already decoded.
+pub fn inspect_decoded(policy: &AttachmentPolicy, decoded: &Decoded) -> Option<Finding> {
     let mut restricted = None;
-    for attachment in decode_message(raw).attachments {
+    for attachment in &decoded.attachments {
         match inspect_attachment(policy, &attachment.name, &attachment.data) {
             Some(f) if f.is_forbidden() => return Some(f),
             Some(f) => {
@@ -92,23 +97,28 @@ impl Check for Attachments {
         "attachments"
     }
 
-    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome {
+    async fn on_data(&self, ctx: &MessageView<'_>) -> Outcome {
         // Unpacking is CPU work: keep it off the connection tasks' threads.
         let policy = self.policy.clone();
-        let raw = ctx.raw.to_vec();
-        let finding =
-            match tokio::task::spawn_blocking(move || inspect_message(&policy, &raw)).await {
-                Ok(finding) => finding,
-                Err(e) => {
-                    tracing::error!(error = %e, "attachment inspection failed");
-                    return Outcome::Reject(Reply::new(
-                        451,
-                        "4.3.0",
-                        "Lỗi tạm thời khi kiểm tra tệp đính kèm, xin gửi lại sau. \
+        let inspected = match ctx.decoded().await {
+            Ok(decoded) if !decoded.has_attachments() => Ok(None),
+            Ok(decoded) => {
+                tokio::task::spawn_blocking(move || inspect_decoded(&policy, &decoded)).await
+            }
+            Err(e) => Err(e),
+        };
+        let finding = match inspected {
+            Ok(finding) => finding,
+            Err(e) => {
+                tracing::error!(error = %e, "attachment inspection failed");
+                return Outcome::Reject(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Lỗi tạm thời khi kiểm tra tệp đính kèm, xin gửi lại sau. \
                      Temporary failure while inspecting attachments; please try again later.",
-                    ));
-                }
-            };
+                ));
+            }
+        };
         let Some(finding) = finding else {
             return Outcome::Pass;
         };

@@ -11,7 +11,7 @@ pub mod sender_auth;
 pub mod spam;
 
 use crate::policy::Action;
-use crate::{Check, MessageContext, Outcome, Source};
+use crate::{Check, MessageView, Outcome, Source};
 use async_trait::async_trait;
 use congvu_core::Reply;
 
@@ -62,7 +62,7 @@ impl Check for HopCount {
         "hop-count"
     }
 
-    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome {
+    async fn on_data(&self, ctx: &MessageView<'_>) -> Outcome {
         let hops = count_header(ctx.raw, b"received");
         if hops > self.max_hops {
             Outcome::Reject(Reply::new(
@@ -89,7 +89,7 @@ impl Check for HeaderSanity {
         "header-sanity"
     }
 
-    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome {
+    async fn on_data(&self, ctx: &MessageView<'_>) -> Outcome {
         if ctx.raw.is_empty() {
             return Outcome::Reject(Reply::new(554, "5.6.0", "The message is empty."));
         }

@@ -13,18 +13,21 @@
 //! - A domain with no SPF, DKIM or DMARC records (NXDOMAIN, no TXT) is `none`, and delivered.
 //! - DMARC `p=reject` failures are refused with `550 5.7.1` at DATA, `p=quarantine` failures go
 //!   to Junk (both configurable in `[sender_auth]`); `p=none` only records the result.
-//!
-//! Not done here: removing `Authentication-Results` fields that already claim our authserv-id
-//! (RFC 8601 §5); the pipeline can only add headers. Readers should trust only the topmost one.
+//! - An `Authentication-Results` field that came with an MX message and carries our
+//!   authserv-id is forged (RFC 8601 §5: the receiver MUST remove or rename it): the check names
+//!   it through [`Check::is_forged_field`] and delivery removes it before adding ours, whether or
+//!   not `[sender_auth]` is enabled. Fields of other authserv-ids stay (§5 lets a trusted
+//!   external service's results pass; readers trust only their own id).
 
 mod cache;
 mod header;
 
 pub use cache::{DnsCaches, TtlCache};
-pub use header::{MethodResult, authentication_results, pvalue};
+pub use header::{MethodResult, authentication_results, authserv_id, pvalue};
 
+use crate::fields::Field;
 use crate::policy::{DmarcAction, SenderAuthPolicy};
-use crate::{Check, MessageContext, Outcome, Source};
+use crate::{Check, MessageView, Outcome, Source};
 use async_trait::async_trait;
 use congvu_core::Reply;
 use mail_auth::dmarc::Policy as DmarcPolicy;
@@ -298,7 +301,7 @@ impl Check for SenderAuth {
         "sender-auth"
     }
 
-    async fn on_data(&self, ctx: &MessageContext<'_>) -> Outcome {
+    async fn on_data(&self, ctx: &MessageView<'_>) -> Outcome {
         if ctx.source != Source::Mx || !self.policy.enabled {
             return Outcome::Pass;
         }
@@ -332,11 +335,24 @@ impl Check for SenderAuth {
             Decision::Defer { domain } => Outcome::Reject(defer_reply(&domain)),
         }
     }
+
+    fn is_forged_field(&self, source: Source, field: &Field<'_>) -> bool {
+        source == Source::Mx
+            && field.name.eq_ignore_ascii_case("Authentication-Results")
+            && is_ours(&field.value, &self.policy.authserv_id)
+    }
+}
+
+/// True when the `Authentication-Results` value names `authserv_id` as its author (RFC 8601
+/// §2.5: compared without regard to case, as host names are).
+fn is_ours(value: &str, authserv_id: &str) -> bool {
+    header::authserv_id(value).is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MessageContext;
 
     fn findings(spf: SpfResult, dmarc: DmarcStatus, policy: DmarcPolicy) -> Findings {
         Findings {
@@ -446,11 +462,41 @@ mod tests {
             ..SenderAuthPolicy::default()
         };
         let check = SenderAuth::new(policy.clone());
-        assert_eq!(check.on_data(&ctx(Source::Submission)).await, Outcome::Pass);
+        let submission = ctx(Source::Submission);
+        assert_eq!(
+            check.on_data(&MessageView::new(&submission)).await,
+            Outcome::Pass
+        );
         let off = SenderAuth::new(SenderAuthPolicy {
             enabled: false,
             ..policy
         });
-        assert_eq!(off.on_data(&ctx(Source::Mx)).await, Outcome::Pass);
+        let mx = ctx(Source::Mx);
+        assert_eq!(off.on_data(&MessageView::new(&mx)).await, Outcome::Pass);
+    }
+
+    #[test]
+    fn forged_results_with_our_authserv_id_are_named_for_removal() {
+        let check = SenderAuth::new(SenderAuthPolicy {
+            authserv_id: "mail.bacgiang.gov.vn".into(),
+            dns: "127.0.0.1:9".into(),
+            ..SenderAuthPolicy::default()
+        });
+        let raw = b"Return-Path: <a@b.test>\r\n\
+            Authentication-Results: MAIL.BacGiang.gov.vn; spf=pass; dmarc=pass\r\n\
+            Authentication-Results: (forged) \"mail.bacgiang.gov.vn\";\r\n\tdkim=pass\r\n\
+            Authentication-Results: relay.example.net; spf=pass\r\n\
+            Authentication-Results: mail.bacgiang.gov.vn.evil.test; spf=pass\r\n\
+            Subject: hi\r\n\r\nAuthentication-Results: mail.bacgiang.gov.vn; body\r\n";
+        let pipeline = crate::Pipeline::new(vec![Box::new(check)]);
+        assert_eq!(pipeline.remove_forged_fields(Source::Submission, raw), None);
+        let cleaned = pipeline.remove_forged_fields(Source::Mx, raw).unwrap();
+        assert_eq!(
+            String::from_utf8(cleaned).unwrap(),
+            "Return-Path: <a@b.test>\r\n\
+             Authentication-Results: relay.example.net; spf=pass\r\n\
+             Authentication-Results: mail.bacgiang.gov.vn.evil.test; spf=pass\r\n\
+             Subject: hi\r\n\r\nAuthentication-Results: mail.bacgiang.gov.vn; body\r\n"
+        );
     }
 }

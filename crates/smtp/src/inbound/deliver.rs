@@ -112,6 +112,15 @@ impl Session<'_> {
             Ok(accepted) => accepted,
             Err(reply) => return reply,
         };
+        // RFC 8601 §5: fields from outside that imitate ours go before ours are added; the
+        // index is made again only for such a message.
+        let (raw, index) = match self.ctx.pipeline.remove_forged_fields(Source::Mx, &raw) {
+            Some(cleaned) => {
+                let index = parse_message(&cleaned);
+                (cleaned, index)
+            }
+            None => (raw, index),
+        };
         let (raw, index) = prepend_headers(raw, index, &add_headers);
         match self.store_locally(tx, &raw, index, folder).await {
             Ok(()) => {

@@ -172,6 +172,56 @@ pub fn arc_method(arc: &ArcOutput<'_>) -> MethodResult {
     }
 }
 
+/// The authserv-id of an `Authentication-Results` field value (RFC 8601 §2.2: the first item,
+/// a `value` — token or quoted-string — after optional CFWS), or `None` when there is none.
+pub fn authserv_id(value: &str) -> Option<String> {
+    let rest = skip_cfws(value);
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut id = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(id),
+                '\\' => id.extend(chars.next()),
+                c => id.push(c),
+            }
+        }
+        return None;
+    }
+    let id: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ';' | '(' | '"'))
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+/// `value` after leading whitespace and comments (RFC 5322 §3.2.2 CFWS; comments nest).
+fn skip_cfws(value: &str) -> &str {
+    let mut rest = value.trim_start();
+    while rest.starts_with('(') {
+        let mut depth = 0usize;
+        let mut escaped = false;
+        let mut end = rest.len();
+        for (i, c) in rest.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = rest[end..].trim_start();
+    }
+    rest
+}
+
 /// A property value: as is when it is a token or `local-part@domain` of plain characters,
 /// otherwise a quoted string (RFC 8601 §2.2 `pvalue`, RFC 5322 §3.2.4).
 pub fn pvalue(value: &str) -> String {
@@ -259,6 +309,27 @@ mod tests {
             header,
             "Authentication-Results: mx.test;\r\n\tdkim=fail (bad <sig>X-Evil: 1)\r\n"
         );
+    }
+
+    #[test]
+    fn authserv_id_after_comments_or_quoted() {
+        assert_eq!(
+            authserv_id(" mx.test; spf=pass").as_deref(),
+            Some("mx.test")
+        );
+        assert_eq!(authserv_id("mx.test 1; none").as_deref(), Some("mx.test"));
+        assert_eq!(
+            authserv_id(" (a (nested) comment) mx.test;").as_deref(),
+            Some("mx.test")
+        );
+        assert_eq!(
+            authserv_id(" \"mx\\.test\"; none").as_deref(),
+            Some("mx.test")
+        );
+        assert_eq!(authserv_id("mx.test(c);").as_deref(), Some("mx.test"));
+        assert_eq!(authserv_id("  ; spf=pass"), None);
+        assert_eq!(authserv_id(" \"unterminated"), None);
+        assert_eq!(authserv_id(" (unclosed comment mx.test"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the province's own units never score here.
 
 use congvu_core::fold::{fold_diacritics, normalize_lower};
+use std::sync::OnceLock;
 
 /// Vietnamese: prizes, quick loans, get-rich offers, gambling, miracle products, phishing.
 pub const VIETNAMESE: &[&str] = &[
@@ -104,18 +105,53 @@ pub const ENGLISH: &[&str] = &[
 pub fn find(lower: &str, list: &'static [&'static str]) -> Vec<&'static str> {
     let words = normalise(lower);
     let mut found: Vec<&'static str> = Vec::new();
-    let mut folded_found: Vec<String> = Vec::new();
-    for phrase in list.iter().copied() {
-        let written = normalise(&normalize_lower(phrase));
-        let folded = normalise(&fold_diacritics(phrase));
+    let mut folded_found: Vec<&str> = Vec::new();
+    let computed;
+    let forms: &[Forms] = match prepared(list) {
+        Some(forms) => forms,
+        None => {
+            computed = forms_of(list);
+            &computed
+        }
+    };
+    for (phrase, written, folded) in forms {
         // "khuyến mãi" and "khuyến mại" are one phrase once folded: count it once.
-        if (words.contains(&written) || words.contains(&folded)) && !folded_found.contains(&folded)
+        if (words.contains(written.as_str()) || words.contains(folded.as_str()))
+            && !folded_found.contains(&folded.as_str())
         {
             found.push(phrase);
             folded_found.push(folded);
         }
     }
     found
+}
+
+/// A phrase, as written (normalised, lowercase) and folded, each with spaces around.
+type Forms = (&'static str, String, String);
+
+fn forms_of(list: &'static [&'static str]) -> Vec<Forms> {
+    list.iter()
+        .map(|p| {
+            (
+                *p,
+                normalise(&normalize_lower(p)),
+                normalise(&fold_diacritics(p)),
+            )
+        })
+        .collect()
+}
+
+/// The forms of this module's lists, worked out once per process instead of per message.
+fn prepared(list: &'static [&'static str]) -> Option<&'static [Forms]> {
+    static VI: OnceLock<Vec<Forms>> = OnceLock::new();
+    static EN: OnceLock<Vec<Forms>> = OnceLock::new();
+    if std::ptr::eq(list, VIETNAMESE) {
+        Some(VI.get_or_init(|| forms_of(VIETNAMESE)))
+    } else if std::ptr::eq(list, ENGLISH) {
+        Some(EN.get_or_init(|| forms_of(ENGLISH)))
+    } else {
+        None
+    }
 }
 
 /// Spaces around every word, punctuation that is not part of a phrase replaced by spaces:

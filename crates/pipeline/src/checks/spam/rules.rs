@@ -48,6 +48,8 @@ pub const SHORTENERS: &[&str] = &[
 pub struct Input<'a> {
     pub raw: &'a [u8],
     pub index: &'a MessageIndex,
+    /// The HTML of the message's HTML body parts, as written (`parts::Decoded::html_bodies`).
+    pub html: &'a [String],
     /// Header lines the pipeline's earlier checks are adding (trusted, unlike the message's own).
     pub added: &'a [String],
 }
@@ -110,7 +112,7 @@ pub fn evaluate(input: &Input<'_>) -> Vec<Hit> {
         hit("EN_SPAM_PHRASE", (en * PHRASE_SCORE).min(PHRASE_CAP));
     }
 
-    let links = link_text(input.raw, body);
+    let links = link_text(input.html, body);
     let hosts = url_hosts(&links);
     if hosts.iter().any(|h| SHORTENERS.contains(&h.as_str())) {
         hit("URL_SHORTENER", 1.5);
@@ -185,17 +187,13 @@ fn walk(part: &BodyPart, f: &mut dyn FnMut(&BodyPart)) {
     }
 }
 
-/// The text in which to look for links: the body text and the raw HTML of the message (the
-/// index keeps HTML as text without its tags, and so without its `href`s).
-fn link_text(raw: &[u8], body: &str) -> String {
+/// The text in which to look for links: the body text and the HTML of the message as written
+/// (the index keeps HTML as text without its tags, and so without its `href`s).
+fn link_text(html: &[String], body: &str) -> String {
     let mut out = body.to_string();
-    if let Some(message) = mail_parser::MessageParser::default().parse(raw) {
-        for i in 0..message.html_body.len() {
-            if let Some(html) = message.body_html(i) {
-                out.push('\n');
-                out.push_str(&html.to_lowercase());
-            }
-        }
+    for part in html {
+        out.push('\n');
+        out.push_str(&part.to_lowercase());
     }
     out
 }
@@ -315,9 +313,11 @@ mod tests {
 
     fn names(raw: &str, added: &[String]) -> Vec<&'static str> {
         let index = parse_message(raw.as_bytes());
+        let decoded = crate::parts::decode_message(raw.as_bytes());
         evaluate(&Input {
             raw: raw.as_bytes(),
             index: &index,
+            html: &decoded.html_bodies,
             added,
         })
         .into_iter()
@@ -384,6 +384,7 @@ mod tests {
         let hits = evaluate(&Input {
             raw: raw.as_bytes(),
             index: &index,
+            html: &[],
             added: &[],
         });
         assert_eq!(

@@ -2,7 +2,7 @@
 //! counts kept in memory the way the store keeps them (per domain and per mailbox).
 
 use super::*;
-use crate::MessageContext;
+use crate::{MessageContext, MessageView};
 use congvu_wire::mime::parse_message;
 use std::sync::Mutex;
 
@@ -93,7 +93,8 @@ fn context<'a>(raw: &'a [u8], index: &'a MessageIndex, source: Source) -> Messag
 
 async fn run(check: &Spam, raw: &[u8]) -> Outcome {
     let index = parse_message(raw);
-    check.on_data(&context(raw, &index, Source::Mx)).await
+    let ctx = context(raw, &index, Source::Mx);
+    check.on_data(&MessageView::new(&ctx)).await
 }
 
 fn status(outcome: &Outcome) -> String {
@@ -147,10 +148,8 @@ async fn our_own_users_mail_is_not_scored() {
     let raw = &spam()[0];
     let index = parse_message(raw);
     for source in [Source::Submission, Source::Append, Source::Webmail] {
-        assert_eq!(
-            check.on_data(&context(raw, &index, source)).await,
-            Outcome::Pass
-        );
+        let ctx = context(raw, &index, source);
+        assert_eq!(check.on_data(&MessageView::new(&ctx)).await, Outcome::Pass);
     }
     let off = Spam::new(
         SpamPolicy {
@@ -362,7 +361,7 @@ impl Check for AddsResults {
         "adds-results"
     }
 
-    async fn on_data(&self, _ctx: &MessageContext<'_>) -> Outcome {
+    async fn on_data(&self, _ctx: &MessageView<'_>) -> Outcome {
         Outcome::AddHeaders(vec![self.0.to_string()])
     }
 }
