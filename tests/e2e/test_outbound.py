@@ -167,6 +167,12 @@ def queue_list(server) -> list[dict]:
     return json.loads(r.stdout)
 
 
+def run_ok(server, *args: str) -> str:
+    r = run_cli(server.binary, *args[:2], "--config", str(server.config), *args[2:])
+    assert r.returncode == 0, f"congvu {' '.join(args)}: {r.stderr}"
+    return r.stdout
+
+
 def test_submitted_mail_reaches_the_other_province_signed(two_provinces):
     a, b, dns = two_provinces
     pytest.importorskip("dkim")
@@ -240,6 +246,15 @@ def test_far_side_down_keeps_the_message_queued_until_it_is_back(two_provinces):
     assert r["last_error"] and r["last_error"].startswith("4"), r
     with a.imap(AN) as c:
         assert fetch_all(c) == {}, "a delay is not a bounce"
+    # The operator's retry and delete are audited, naming the message and its recipients.
+    run_ok(a, "queue", "retry", str(entries[0]["id"]))
+    submit(a, AN, [NHAN], make_message("Gửi nhầm, xoá khỏi hàng đợi", AN, NHAN, msgid="<cv-4@so.example.gov.vn>"))
+    [dropped] = [e for e in queue_list(a) if e["id"] != entries[0]["id"]]
+    run_ok(a, "queue", "delete", str(dropped["id"]))
+    actions = {e["action"]: e for e in json.loads(run_ok(a, "audit", "list", "--json"))}
+    assert actions["queue.retry"]["target"] == f"queue #{entries[0]['id']}", actions
+    assert actions["queue.delete"]["target"] == f"queue #{dropped['id']}", actions
+    assert NHAN in actions["queue.delete"]["detail"], actions
     b.start()
     assert wait_for_count(b, NHAN, 1, timeout=60) == 1
     deadline = time.monotonic() + 15

@@ -202,6 +202,12 @@ def test_sending_burst_holds_remote_mail_until_released_and_metrics(make_server)
     assert f"hold\t{AN}" in listing and f"{remote}\theld ({AN})" in listing, listing
     [entry] = json.loads(cli(srv, "queue", "list", "--json").stdout)
     assert entry["held_for"] == AN
+    # A retry is no way round the hold: refused with how to lift it, and nothing audited.
+    r = cli(srv, "queue", "retry", str(entry["id"]), expect=2)
+    assert f"held with the outbound mail of {AN}" in r.stderr, r.stderr
+    assert f"queue release --address {AN}" in r.stderr, r.stderr
+    assert audit(srv, "queue.retry") == []
+    assert f"{remote}\theld ({AN})" in cli(srv, "queue", "list").stdout
 
     # The user is told (delivered locally with the other three).
     assert wait_for_count(srv, AN, 4) >= 4

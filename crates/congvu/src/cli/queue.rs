@@ -100,14 +100,47 @@ fn sender(e: &QueueEntry) -> &str {
 }
 
 /// A missing message is a usage error (exit 2) naming the id.
+/// The store's refusals as operator errors (exit 2): an unknown id, or a message the
+/// store will not retry (held by an outbound hold; the sentence says how to lift it).
 fn not_found(id: QueueId, e: StoreError) -> anyhow::Error {
     match e {
         StoreError::NotFound(_) => config::ConfigError(format!(
             "no queued message with id {id} (see `congvu queue list`)"
         ))
         .into(),
+        StoreError::Invalid(why) => config::ConfigError(why).into(),
         other => other.into(),
     }
+}
+
+/// An operator's action on one queued message, for the audit log (DESIGN.md: every
+/// operator action on mail is audited).
+async fn audit_queue_action(
+    store: &dyn congvu_store::Store,
+    action: &str,
+    entry: &QueueEntry,
+) -> Result<()> {
+    let recipients: Vec<&str> = entry
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    store
+        .append_audit(NewAuditEntry {
+            at: storage::now(),
+            actor: "operator (cli)".into(),
+            role: "operator".into(),
+            action: action.into(),
+            target: format!("queue #{}", entry.id),
+            detail: format!(
+                "from <{}> to {}",
+                entry.mail_from,
+                recipients.join(", ")
+            ),
+            ..NewAuditEntry::default()
+        })
+        .await?;
+    Ok(())
 }
 
 pub async fn run(command: QueueCommand) -> Result<()> {
@@ -213,6 +246,9 @@ pub async fn run(command: QueueCommand) -> Result<()> {
             let loaded = config::load(&config, std::env::vars())?;
             let (store, _blobs) = storage::open(&loaded).await?;
             store.retry_now(id).await.map_err(|e| not_found(id, e))?;
+            if let Some(entry) = store.queue_entry(id).await? {
+                audit_queue_action(store.as_ref(), "queue.retry", &entry).await?;
+            }
             if json {
                 println!("{}", serde_json::json!({ "id": id, "retry": "now" }));
             } else {
@@ -223,10 +259,15 @@ pub async fn run(command: QueueCommand) -> Result<()> {
         QueueCommand::Delete { id, config, json } => {
             let loaded = config::load(&config, std::env::vars())?;
             let (store, _blobs) = storage::open(&loaded).await?;
+            // Read before deleting, so the audit entry can say what was dropped.
+            let entry = store.queue_entry(id).await?;
             store
                 .delete_queued(id)
                 .await
                 .map_err(|e| not_found(id, e))?;
+            if let Some(entry) = entry {
+                audit_queue_action(store.as_ref(), "queue.delete", &entry).await?;
+            }
             if json {
                 println!("{}", serde_json::json!({ "id": id, "deleted": true }));
             } else {

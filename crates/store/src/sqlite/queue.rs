@@ -387,6 +387,20 @@ pub(super) async fn retry_now(shared: &Shared, id: QueueId) -> Result<()> {
     if exists.is_none() {
         return Err(StoreError::NotFound(format!("queued message {id}")));
     }
+    // A message parked by an outbound hold (R-POL-9) leaves only when the operator lifts the
+    // hold (`release_outbound`, audited); a retry must not be a way round it.
+    let held: Option<String> =
+        sqlx::query_scalar("SELECT address FROM queue_holds WHERE message_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    if let Some(address) = held {
+        return Err(StoreError::Invalid(format!(
+            "queued message {id} is held with the outbound mail of {address}; \
+             lift the hold with `congvu queue release --address {address}`"
+        )));
+    }
     sqlx::query(
         "UPDATE queue_recipients SET next_attempt_at = 0, locked_until = 0 \
          WHERE message_id = ? AND status = 'pending'",
