@@ -132,11 +132,7 @@ async fn audit_queue_action(
             role: "operator".into(),
             action: action.into(),
             target: format!("queue #{}", entry.id),
-            detail: format!(
-                "from <{}> to {}",
-                entry.mail_from,
-                recipients.join(", ")
-            ),
+            detail: format!("from <{}> to {}", entry.mail_from, recipients.join(", ")),
             ..NewAuditEntry::default()
         })
         .await?;
