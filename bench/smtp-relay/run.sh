@@ -17,6 +17,7 @@
 # The peer of /work/shared/peers (ports 12xxx) is not touched.
 #
 # Usage: bench/smtp-relay/run.sh [--sessions N] [--messages N] [--size BYTES] [--feeder rust|py] [--postfix-plain]
+# PERF=1: `perf record -g` on congvu serve while it is fed and drains (perf.data kept in the work dir).
 # Needs root and the postfix package (smtp-sink). Never run in CI.
 set -euo pipefail
 
@@ -119,6 +120,13 @@ env CONGVU_LISTEN_SUBMISSION="127.0.0.1:$SUB_PORT" CONGVU_LISTEN_SMTP= CONGVU_LI
   "$BIN" serve --config "$WORK/srv/congvu.toml" 2> "$WORK/serve.log" &
 SERVE_PID=$!
 wait_port "$SUB_PORT"
+PERF_PID=""
+if [ -n "${PERF:-}" ]; then
+  KEEP_WORK=1
+  perf record -g -F 499 -o "$WORK/perf.data" -p "$SERVE_PID" 2> "$WORK/perf.err" &
+  PERF_PID=$!
+  sleep 1
+fi
 echo "== feeder: $FEEDER"
 echo "== congvu: feeding submission 127.0.0.1:$SUB_PORT (STARTTLS+AUTH), relay to sink :$SINK_PORT"
 c0=$(now)
@@ -126,6 +134,9 @@ feed "$SUB_PORT" "$WORK/feed-congvu.out" --auth "$SENDER" "$PASS" || {
   echo "congvu feeder: $(cat "$WORK/feed-congvu.out")"; tail -20 "$WORK/serve.log" >&2; exit 1; }
 c1=$(now)
 c2=$(wait_sink "$SINK_OUT" "$MSGS" 900) || { tail -20 "$WORK/serve.log" >&2; exit 1; }
+[ -n "$PERF_PID" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" || true; echo "== perf data: $WORK/perf.data"; }
+# CPU seconds congvu used from start-up to the last message at the sink (utime + stime, /proc/PID/stat).
+CONGVU_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVE_PID/stat")
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
 stop_sink
 
@@ -193,12 +204,13 @@ p2=$(wait_sink "$SINK_OUT" "$MSGS" 900) || { tail -20 "$WORK/postfix.log" >&2; e
 postfix -c "$PF" stop >/dev/null 2>&1 || true; PF=""
 stop_sink
 
-python3 - "$MSGS" "$c0" "$c1" "$c2" "$p0" "$p1" "$p2" <<'PY'
+python3 - "$MSGS" "$c0" "$c1" "$c2" "$p0" "$p1" "$p2" "$CONGVU_CPU" <<'PY'
 import sys
 m = int(sys.argv[1])
-c0, c1, c2, p0, p1, p2 = map(float, sys.argv[2:8])
+c0, c1, c2, p0, p1, p2, cpu = map(float, sys.argv[2:9])
 c, p = m / (c2 - c0), m / (p2 - p0)
-print(f"congvu : {m} msgs submitted in {c1-c0:6.1f} s, last at the sink after {c2-c0:6.1f} s -> {c:7.1f} msg/s")
+print(f"congvu : {m} msgs submitted in {c1-c0:6.1f} s, last at the sink after {c2-c0:6.1f} s -> {c:7.1f} msg/s"
+      f" (server CPU {cpu:.1f} s, {cpu / m * 1e6:.0f} us/msg)")
 print(f"postfix: {m} msgs submitted in {p1-p0:6.1f} s, last at the sink after {p2-p0:6.1f} s -> {p:7.1f} msg/s")
 print(f"ratio congvu/postfix: {c/p:.2f}x")
 PY

@@ -476,6 +476,31 @@ pub trait Store: Send + Sync + 'static {
     async fn retry_now(&self, id: QueueId) -> Result<()>;
     /// Removes the message and its recipients from the queue. `NotFound` when absent.
     async fn delete_queued(&self, id: QueueId) -> Result<()>;
+    /// Removes the message when none of its recipients is still pending apart from
+    /// `finished` (just delivered by the caller); true when it was removed, false when a
+    /// recipient still waits or the message is gone. The queue worker's one write after a
+    /// delivery; backends should check and delete in one step (SQLite: one statement).
+    async fn delete_queued_if_finished(
+        &self,
+        id: QueueId,
+        finished: &[QueueRecipientId],
+    ) -> Result<bool> {
+        let Some(entry) = self.queue_entry(id).await? else {
+            return Ok(false);
+        };
+        let done = entry
+            .recipients
+            .iter()
+            .all(|r| finished.contains(&r.id) || r.status != QueueStatus::Pending);
+        if !done {
+            return Ok(false);
+        }
+        match self.delete_queued(id).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 
     // ---- units, mailbox details and lifecycle (R-ACC-1, R-ACC-5) ----
     /// Creates a unit and, when `mailbox` is given, its unit mailbox (with its folders) in one

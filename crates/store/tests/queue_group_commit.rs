@@ -4,7 +4,10 @@
 //! - a message whose file is gone is refused inside the batch (the garbage-collection guard is
 //!   checked per message), and the messages batched with it are queued all the same;
 //! - many deletes and attempt records at once each get their own answer: `NotFound` for a
-//!   message that is not there, without undoing the others.
+//!   message that is not there, without undoing the others;
+//! - a message with more recipients than one insert statement carries keeps all of them;
+//! - `delete_queued_if_finished` removes a message only when no recipient other than the
+//!   finished ones is pending, and claims ride in the same batches.
 
 use congvu_store::blob_fs::FsBlobStore;
 use congvu_store::conformance::put_message;
@@ -126,4 +129,91 @@ async fn concurrent_queue_writes_are_answered_one_by_one() {
         let statuses: Vec<_> = entry.recipients.iter().map(|r| r.status).collect();
         assert_eq!(statuses, [QueueStatus::Delivered, QueueStatus::Pending]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_recipients_and_conditional_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, blobs) = open(dir.path()).await;
+    let msg = put_message(&blobs, "gui@example.gov.vn", "nhiều người nhận", "nội dung").await;
+    let t0 = 1_750_000_000;
+
+    // 250 recipients: three insert statements under one savepoint.
+    let many = NewQueuedMessage {
+        recipients: (0..250).map(|n| format!("nhan{n}@xa.example")).collect(),
+        ..queued(&msg.blob, 0)
+    };
+    let big = store.enqueue(many).await.expect("enqueue 250");
+    let entry = store.queue_entry(big).await.expect("read").expect("queued");
+    assert_eq!(entry.recipients.len(), 250);
+
+    // Two recipients; one finished is not enough, both are.
+    let two = store
+        .enqueue(queued(&msg.blob, 1))
+        .await
+        .expect("enqueue 2");
+    let claimed = store
+        .claim_due(t0, 1000, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(
+        claimed.iter().map(|e| e.recipients.len()).sum::<usize>(),
+        252,
+        "every due recipient is claimed once"
+    );
+    let entry = store.queue_entry(two).await.expect("read").expect("queued");
+    let (first, second) = (entry.recipients[0].id, entry.recipients[1].id);
+    assert!(
+        !store
+            .delete_queued_if_finished(two, &[first])
+            .await
+            .expect("conditional delete")
+    );
+    assert!(store.queue_entry(two).await.expect("read").is_some());
+
+    // The second recipient failed for good: the first alone now finishes the message.
+    store
+        .record_attempt(QueueAttempt {
+            recipient: second,
+            at: t0 + 1,
+            outcome: AttemptOutcome::Failed {
+                error: "550 5.1.1 no such user".into(),
+            },
+            remote_host: None,
+            remote_response: None,
+        })
+        .await
+        .expect("record");
+    assert!(
+        store
+            .delete_queued_if_finished(two, &[first])
+            .await
+            .expect("conditional delete")
+    );
+    assert!(store.queue_entry(two).await.expect("read").is_none());
+    // Gone already: false, not an error.
+    assert!(
+        !store
+            .delete_queued_if_finished(two, &[first, second])
+            .await
+            .expect("conditional delete of a gone message")
+    );
+
+    // All 250 finished at once.
+    let ids: Vec<i64> = store
+        .queue_entry(big)
+        .await
+        .expect("read")
+        .expect("queued")
+        .recipients
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        store
+            .delete_queued_if_finished(big, &ids)
+            .await
+            .expect("conditional delete")
+    );
+    assert!(store.list_queue().await.expect("list").is_empty());
 }

@@ -208,8 +208,14 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
             }
         };
         let busy = !claimed.is_empty();
+        // One read of the holds per round, not one per claimed message.
+        let holds = if busy {
+            held_logins(&worker.ctx).await
+        } else {
+            Some(HashSet::new())
+        };
         for entry in claimed {
-            if parked_for_hold(&worker.ctx, &entry).await {
+            if parked_for_hold(&worker.ctx, &entry, &holds).await {
                 continue;
             }
             for (domain, recipients) in by_domain(&entry.recipients) {
@@ -251,33 +257,46 @@ pub async fn run_queue(ctx: Arc<OutboundContext>, shutdown: CancellationToken) {
     worker.sessions.close_idle(true).await;
 }
 
+/// The logins whose outbound mail is held (R-POL-9), lowercased as the store keeps them;
+/// `None` when they could not be read (then nothing claimed this round is sent).
+async fn held_logins(ctx: &OutboundContext) -> Option<HashSet<String>> {
+    match ctx.store.outbound_holds().await {
+        Ok(holds) => Some(holds.into_iter().map(|h| h.address).collect()),
+        Err(error) => {
+            // Their leases run out and they are claimed again later.
+            tracing::warn!(%error, "outbound: cannot read outbound holds");
+            None
+        }
+    }
+}
+
 /// Parks a claimed message whose sender login is held after a sending anomaly (R-POL-9):
 /// submission parks what it queues for a held login, this catches a hold set in between.
-/// True when the message was parked (or the hold could not be read: not sent this time).
-async fn parked_for_hold(ctx: &OutboundContext, entry: &QueueEntry) -> bool {
+/// True when the message was parked (or the holds could not be read: not sent this time).
+async fn parked_for_hold(
+    ctx: &OutboundContext,
+    entry: &QueueEntry,
+    holds: &Option<HashSet<String>>,
+) -> bool {
     let Some(login) = entry.submitted_by.as_deref() else {
         return false;
     };
-    match ctx.store.outbound_hold(login).await {
-        Ok(None) => false,
-        Ok(Some(_)) => {
-            if let Err(error) = ctx.store.hold_queued(entry.id, login, now()).await {
-                tracing::warn!(%error, queue_id = entry.id, "outbound: could not park a held message");
-            } else {
-                tracing::info!(
-                    queue_id = entry.id,
-                    login,
-                    "outbound: message held for the operator"
-                );
-            }
-            true
-        }
-        Err(error) => {
-            // Its lease runs out and it is claimed again later.
-            tracing::warn!(%error, queue_id = entry.id, "outbound: cannot read outbound holds");
-            true
-        }
+    let Some(holds) = holds else {
+        return true;
+    };
+    if !holds.contains(&login.to_lowercase()) {
+        return false;
     }
+    if let Err(error) = ctx.store.hold_queued(entry.id, login, now()).await {
+        tracing::warn!(%error, queue_id = entry.id, "outbound: could not park a held message");
+    } else {
+        tracing::info!(
+            queue_id = entry.id,
+            login,
+            "outbound: message held for the operator"
+        );
+    }
+    true
 }
 
 /// Recipients grouped by domain, in first-seen order.
@@ -455,27 +474,33 @@ async fn finish(
     let ctx = &worker.ctx;
     let config = &ctx.config;
     let at = now();
-    if delivered_whole_message(ctx, entry, recipients, &outcomes).await {
-        // Every recipient of the message is now delivered: one durable write (the delete)
-        // instead of an attempt record per recipient and then the delete. The outcome stays
-        // in the log; a crash before the delete resends, as a crash before the record would.
-        for (recipient, outcome) in recipients.iter().zip(&outcomes) {
-            tracing::info!(
-                queue_id = entry.id,
-                rcpt = %recipient.address,
-                host = host.as_deref().unwrap_or("-"),
-                outcome = ?outcome,
-                "outbound: attempt"
-            );
-        }
-        match ctx.store.delete_queued(entry.id).await {
-            Ok(()) | Err(StoreError::NotFound(_)) => {
-                tracing::info!(
-                    queue_id = entry.id,
-                    "outbound: message finished, removed from the queue"
-                );
+    if outcomes
+        .iter()
+        .all(|o| matches!(o, RecipientOutcome::Delivered { .. }))
+    {
+        // Every recipient of this attempt is delivered: when no other recipient of the
+        // message is pending (checked by the store in the same step, so recipients of other
+        // domains handled at the same time or by another worker are seen), one durable write
+        // (the delete) instead of an attempt record per recipient and then the delete. The
+        // outcome stays in the log; a crash before the delete resends, as a crash before the
+        // record would.
+        let mine: Vec<QueueRecipientId> = recipients.iter().map(|r| r.id).collect();
+        match ctx.store.delete_queued_if_finished(entry.id, &mine).await {
+            Ok(true) => {
+                // One line per recipient, which also says the message left the queue.
+                for (recipient, outcome) in recipients.iter().zip(&outcomes) {
+                    tracing::info!(
+                        queue_id = entry.id,
+                        rcpt = %recipient.address,
+                        host = host.as_deref().unwrap_or("-"),
+                        outcome = ?outcome,
+                        "outbound: delivered; message finished, removed from the queue"
+                    );
+                }
                 return;
             }
+            // Others still pending (or the message is gone): record each attempt below.
+            Ok(false) => {}
             Err(error) => {
                 // Fall through to recording each attempt, so nothing is sent twice.
                 tracing::warn!(%error, queue_id = entry.id, "outbound: cannot remove finished message");
@@ -581,31 +606,6 @@ async fn finish(
         }
     }
     remove_if_finished(ctx, entry.id).await;
-}
-
-/// True when `outcomes` are all deliveries and no other recipient of the message is still
-/// pending (read from the store, so recipients of other domains handled at the same time or
-/// by another worker are seen).
-async fn delivered_whole_message(
-    ctx: &OutboundContext,
-    entry: &QueueEntry,
-    recipients: &[QueueRecipient],
-    outcomes: &[RecipientOutcome],
-) -> bool {
-    if !outcomes
-        .iter()
-        .all(|o| matches!(o, RecipientOutcome::Delivered { .. }))
-    {
-        return false;
-    }
-    let mine: HashSet<QueueRecipientId> = recipients.iter().map(|r| r.id).collect();
-    match ctx.store.queue_entry(entry.id).await {
-        Ok(Some(stored)) => stored
-            .recipients
-            .iter()
-            .all(|r| mine.contains(&r.id) || r.status != QueueStatus::Pending),
-        _ => false,
-    }
 }
 
 fn dsn_line(

@@ -389,7 +389,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, now: i64, limit: usize, lease: Duration) -> Result<Vec<QueueEntry>> {
-        queue::claim_due(&self.shared, now, limit, lease).await
+        queue::claim_due(&self.queue_writes, now, limit, lease).await
     }
 
     async fn record_attempt(&self, attempt: QueueAttempt) -> Result<()> {
@@ -410,6 +410,14 @@ impl Store for SqliteStore {
 
     async fn delete_queued(&self, id: QueueId) -> Result<()> {
         queue::delete_queued(&self.queue_writes, id).await
+    }
+
+    async fn delete_queued_if_finished(
+        &self,
+        id: QueueId,
+        finished: &[crate::QueueRecipientId],
+    ) -> Result<bool> {
+        queue::delete_if_finished(&self.queue_writes, id, finished).await
     }
 
     async fn create_unit(&self, new: NewUnit) -> Result<Unit> {
