@@ -30,13 +30,15 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// What an idle connection reserves for its next read: commands are short, and 10,000 idle
-/// clients each holding `READ_CHUNK` would be 160 MB. A read that fills it (a literal, a
-/// pipelined batch) makes the next one `READ_CHUNK`.
+/// The first read after the client was quiet: commands are short. A read that fills it (a
+/// literal, a pipelined batch) makes the next one `READ_CHUNK`. While a connection waits for
+/// its client with nothing buffered it holds no read buffer at all (`Io::fill`): 10,000 idle
+/// clients holding even this much would be 5 MB.
 const SMALL_READ: usize = 512;
 
-/// Buffers above this are given back to the allocator once drained, so one large command or
-/// response does not stay with a connection that then idles for hours.
+/// A read buffer above this is given back to the allocator once drained, so one large command
+/// does not stay with a connection that then idles for hours. (The output buffer is given back
+/// after every flush, see `Io::flush`.)
 const KEEP_CAPACITY: usize = 4 * 1024;
 
 /// A client that reads nothing for this long while we write to it is dropped, so a stalled
@@ -87,6 +89,27 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Stream {
+    /// Ready when a read would make progress or fail: bytes or end of stream on the socket,
+    /// or (TLS) plaintext rustls already decrypted, which a socket wait would never see.
+    /// Spurious readiness is harmless (the read that follows waits properly).
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Plain(s) => s.poll_read_ready(cx),
+            Stream::Tls(s) => {
+                let (tcp, tls) = s.get_ref();
+                if tls.wants_read() {
+                    tcp.poll_read_ready(cx)
+                } else {
+                    // Buffered plaintext, or the client's close_notify: the read answers now.
+                    Poll::Ready(Ok(()))
+                }
+            }
             Stream::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -248,6 +271,12 @@ impl Io {
                 }
             }
         }
+        // Nothing buffered and nothing known to be waiting: wait for the client without a
+        // buffer (an IDLE client waits up to 30 minutes), and allocate one once it sent data.
+        if self.buf.is_empty() && !self.busy {
+            self.buf = Vec::new();
+            std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+        }
         // Straight into the buffer's spare room: no chunk on the task's stack (a future keeps
         // such an array for as long as the read waits, i.e. the whole time a client idles).
         let want = if self.busy { READ_CHUNK } else { SMALL_READ };
@@ -321,11 +350,9 @@ impl Io {
             tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(wire))
                 .await
                 .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-            let mut data = data;
-            data.clear();
-            if data.capacity() <= KEEP_CAPACITY {
-                self.out.buf = data;
-            }
+            // `data` is dropped rather than kept for the next response: after a flush the
+            // session usually waits for its client (for up to 30 minutes in IDLE), and an
+            // allocation per response costs less than ~1 KiB held by every idle connection.
         }
         self.stream.flush().await
     }

@@ -95,12 +95,16 @@ pub async fn run(
         shutdown,
         search_return: None,
     };
-    let caps = cmd::info::capabilities(&session);
-    let greeting = format!(
-        "OK [CAPABILITY {caps}] {} congvu IMAP ready",
-        session.ctx.config.hostname
-    );
-    session.io.out.untagged(&greeting);
+    // In a block: a local that lives across the awaits below stays in the session's future
+    // (and its heap text with it) for as long as the connection lasts.
+    {
+        let caps = cmd::info::capabilities(&session);
+        let greeting = format!(
+            "OK [CAPABILITY {caps}] {} congvu IMAP ready",
+            session.ctx.config.hostname
+        );
+        session.io.out.untagged(&greeting);
+    }
     if session.io.flush().await.is_err() {
         return;
     }
