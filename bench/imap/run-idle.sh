@@ -10,17 +10,24 @@
 # shipped it allows 100 login processes, so it is measured with PEER_CONNECTIONS (90) and the PSS of every Dovecot
 # process summed.
 #
-# Usage: bench/imap/run-idle.sh [--connections N] [--peer-connections N]
+# What is in the INBOXes matters: a session keeps its view of the selected folder (56 bytes per message, its own
+# copy for folders under 2,000 messages, see README), and run-mixed.sh leaves 1,000+ messages in the INBOX of
+# user001..user050. The script prints the INBOX sizes it found; --inbox N first fills every INBOX with exactly N
+# messages on both servers (populate_both; a data directory with other counts must be removed first).
+#
+# Usage: bench/imap/run-idle.sh [--connections N] [--peer-connections N] [--inbox N]
 # Needs root (the peer, /proc of other users' processes). Never run in CI.
 set -euo pipefail
 CONNECTIONS=10000
 PEER_CONNECTIONS=90
 WARMUP=64
+INBOX=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --connections) CONNECTIONS=$2; shift 2 ;;
     --peer-connections) PEER_CONNECTIONS=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --inbox) INBOX=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +37,23 @@ ulimit -n "$(ulimit -Hn)"
 build
 peer_up
 start_congvu
+if [ -n "$INBOX" ]; then
+  sample_mbox
+  populate_both 1 100 INBOX "$INBOX"
+fi
+
+# inbox_sizes ADDR -> "total max" of the INBOX message counts of user001..user100.
+inbox_sizes() {
+  local i n total=0 max=0
+  for i in $(seq 1 100); do
+    n=$(count "$1" "$i" INBOX)
+    total=$((total + n)); [ "$n" -gt "$max" ] && max=$n
+  done
+  echo "$total $max"
+}
+read -r c_total c_max < <(inbox_sizes "$CONGVU_IMAP")
+read -r p_total p_max < <(inbox_sizes "$PEER_IMAP")
+echo "== INBOX messages over the 100 mailboxes: congvu $c_total (largest $c_max), dovecot $p_total (largest $p_max)"
 
 # measure NAME ADDR N PIDS_CMD -> prints "NAME before after per_conn_kB"
 measure() {
