@@ -222,6 +222,17 @@ impl Selected {
         }
     }
 
+    /// After this session's own change took `modseq`: when that is the very next MODSEQ, no
+    /// other change came between, and the view (already updated by the caller) is current
+    /// to it without asking the store. Otherwise the next `sync` reads what came between.
+    pub fn advance_after_own_change(&mut self, modseq: Option<ModSeq>) {
+        if let Some(m) = modseq
+            && Some(m) == self.modseq.checked_add(1)
+        {
+            self.modseq = m;
+        }
+    }
+
     /// Brings the view up to date with the store and reports what changed: EXPUNGE (only when
     /// `allow_expunge`), EXISTS for new messages, FETCH FLAGS for changed flags.
     pub async fn sync(
@@ -230,6 +241,10 @@ impl Selected {
         out: &mut Out,
         allow_expunge: bool,
     ) -> Result<(), StoreError> {
+        // Most commands follow no change at all: then the store says so without a query.
+        if store.unchanged_since(self.folder.id, self.modseq) {
+            return Ok(());
+        }
         let changes = store.changes_since(self.folder.id, self.modseq).await?;
         if changes.highest_modseq <= self.modseq
             && changes.expunged.is_empty()

@@ -399,6 +399,13 @@ pub trait Store: Send + Sync + 'static {
             .collect())
     }
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges>;
+    /// True only when the backend knows, without a query, that nothing in `folder` changed
+    /// after `modseq` (so `changes_since` would report nothing); false whenever unsure. Lets
+    /// IMAP skip the read after every command. Changes this process committed count at once;
+    /// the SQLite backend notices other processes' within a second (`sqlite/heads.rs`).
+    fn unchanged_since(&self, _folder: FolderId, _modseq: ModSeq) -> bool {
+        false
+    }
     /// The folder's messages with their Date headers, current to `folder.highest_modseq` or
     /// later (callers pass the folder row they just read). Backends may hand the same view
     /// to many sessions; the default copies `list_messages` and `sent_dates`.
@@ -1016,6 +1023,8 @@ pub struct StoreFlagsResult {
     pub updated: Vec<MessageSummary>,
     /// UIDs refused because of UNCHANGEDSINCE (RFC 7162 MODIFIED response code).
     pub modified: Vec<Uid>,
+    /// The MODSEQ the change took; None when no message's flags changed.
+    pub modseq: Option<ModSeq>,
 }
 
 /// Message bodies, addressed by content.

@@ -310,3 +310,140 @@ async fn grants_survive_reopen() {
     );
     sqlite.close().await.expect("close");
 }
+
+/// Delivers `count` messages to `account`'s INBOX; their UIDs.
+async fn fill_inbox(f: &Fixture, account: &congvu_store::Account, count: usize) -> Vec<u32> {
+    let mut uids = Vec::new();
+    for i in 0..count {
+        let msg =
+            conformance::put_message(&f.blobs, "a@b.vn", &format!("thư {i}"), "nội dung").await;
+        let done = f
+            .store
+            .deliver(Delivery {
+                blob: msg.blob.clone(),
+                index: msg.index.clone(),
+                internal_date: 0,
+                targets: vec![DeliveryTarget {
+                    account: account.id,
+                    folder: FolderTarget::Special(SpecialUse::Inbox),
+                    flags: Flags::default(),
+                }],
+            })
+            .await
+            .expect("deliver");
+        uids.push(done[0].uid);
+    }
+    uids
+}
+
+/// STOREs and EXPUNGEs of many sessions share the mailbox writer's commits (one fsync for
+/// several), each still takes its own MODSEQ in the order it was made, and by the time a
+/// caller is answered the store already knows its folder changed (`unchanged_since`), so an
+/// IMAP session's sync right after its own command cannot miss it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_and_expunge_writes_share_commits() {
+    const SESSIONS: usize = 16;
+    const ROUNDS: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sqlite, fs) = open_in(dir.path()).await;
+    let sqlite = Arc::new(sqlite);
+    let f = Fixture {
+        _dir: dir,
+        store: sqlite.clone(),
+        blobs: Arc::new(fs),
+    };
+    let mut work = Vec::new();
+    for s in 0..SESSIONS {
+        let account = conformance::new_account(&f.store, &format!("ghi-{s}")).await;
+        let uids = fill_inbox(&f, &account, ROUNDS).await;
+        let inbox = conformance::folder(&f.store, &account, "INBOX").await;
+        work.push((inbox, uids));
+    }
+    let before = sqlite.delivery_stats();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (inbox, uids) in work {
+        let store = f.store.clone();
+        tasks.spawn(async move {
+            let flagged = Flags::from_names(["\\Flagged"]);
+            let deleted = Flags::from_names(["\\Deleted"]);
+            let mut last = inbox.highest_modseq;
+            for uid in uids {
+                let r = store
+                    .store_flags(inbox.id, &[uid], FlagOp::Add, &flagged, None)
+                    .await
+                    .expect("store");
+                let modseq = r.modseq.expect("a change takes a MODSEQ");
+                assert!(modseq > last, "MODSEQ must grow: {modseq} after {last}");
+                assert_eq!(r.updated[0].modseq, modseq);
+                assert!(store.unchanged_since(inbox.id, modseq));
+                assert!(!store.unchanged_since(inbox.id, last));
+                last = modseq;
+                store
+                    .store_flags(inbox.id, &[uid], FlagOp::Add, &deleted, None)
+                    .await
+                    .expect("delete");
+                let removed = store
+                    .expunge(inbox.id, Some(&[uid]))
+                    .await
+                    .expect("expunge");
+                assert_eq!(removed, vec![uid]);
+                let changes = store.changes_since(inbox.id, last).await.expect("changes");
+                assert_eq!(changes.expunged, vec![uid]);
+                last = changes.highest_modseq;
+                assert!(store.unchanged_since(inbox.id, last));
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("session");
+    }
+    let stats = sqlite.delivery_stats();
+    let writes = stats.writes - before.writes;
+    let commits = stats.write_batches - before.write_batches;
+    assert_eq!(writes, (SESSIONS * ROUNDS * 3) as u64);
+    assert_eq!(stats.deliveries, before.deliveries, "no delivery was made");
+    println!("{writes} flag/expunge writes in {commits} commits");
+    assert!(
+        commits * 2 < writes,
+        "no group commit: {commits} commits for {writes} writes"
+    );
+}
+
+/// A change committed by another process (here a second store on the same file, as the CLI
+/// would be) is noticed within the watch interval: `unchanged_since` stops claiming the
+/// folder is unchanged, and the cached folder row is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_changes_are_noticed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sqlite, fs) = open_in(dir.path()).await;
+    let f = Fixture {
+        _dir: dir,
+        store: Arc::new(sqlite),
+        blobs: Arc::new(fs),
+    };
+    let account = conformance::new_account(&f.store, "cli").await;
+    let uids = fill_inbox(&f, &account, 1).await;
+    let inbox = conformance::folder(&f.store, &account, "INBOX").await;
+    let changes = f.store.changes_since(inbox.id, 0).await.expect("changes");
+    assert!(f.store.unchanged_since(inbox.id, changes.highest_modseq));
+    let (other, _) = open_in(f._dir.path()).await;
+    let r = other
+        .store_flags(
+            inbox.id,
+            &uids,
+            FlagOp::Add,
+            &Flags::from_names(["\\Seen"]),
+            None,
+        )
+        .await
+        .expect("store from the other process");
+    let modseq = r.modseq.expect("changed");
+    other.close().await.expect("close other");
+    let deadline = std::time::Instant::now() + 3 * congvu_store::sqlite::WATCH_INTERVAL;
+    while f.store.unchanged_since(inbox.id, changes.highest_modseq) {
+        assert!(std::time::Instant::now() < deadline, "change never noticed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let again = conformance::folder(&f.store, &account, "INBOX").await;
+    assert_eq!(again.highest_modseq, modseq);
+}

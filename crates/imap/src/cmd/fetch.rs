@@ -301,6 +301,7 @@ pub async fn fetch(
                             sel.messages[i].modseq = m.modseq;
                         }
                     }
+                    sel.advance_after_own_change(result.modseq);
                 }
                 Err(e) => return Ok(Err(e.into())),
             }

@@ -124,6 +124,7 @@ pub async fn store(
         sel.messages[i].flags = updated.flags;
         sel.messages[i].modseq = updated.modseq;
     }
+    sel.advance_after_own_change(result.modseq);
     if !result.modified.is_empty() {
         // RFC 7162 §3.1.3: UIDs for UID STORE, message numbers for STORE.
         let mut failed: Vec<u32> = if uid {
@@ -224,5 +225,9 @@ async fn private_store(
     updated.sort_by_key(|m| m.uid);
     modified.sort_unstable();
     modified.dedup();
-    Ok(StoreFlagsResult { updated, modified })
+    Ok(StoreFlagsResult {
+        updated,
+        modified,
+        modseq: None,
+    })
 }

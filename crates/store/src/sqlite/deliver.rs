@@ -1,24 +1,32 @@
-//! Delivery with group commit: the hot path of SMTP, APPEND and webmail send.
+//! The mailbox writer: group commit for delivery (SMTP, APPEND, webmail send) and for the
+//! IMAP/POP3 mutations beside it (STORE, EXPUNGE).
 //!
-//! Every `deliver` call sends its delivery over a channel to one writer task. The writer
-//! takes everything queued (up to [`MAX_BATCH`]), indexes it all in ONE transaction on the
-//! write connection, commits (one fsync for the whole batch), then answers each caller.
-//! While one batch is being fsynced the next one queues, so throughput grows with load while
-//! every `Ok` still means "on stable storage" (DESIGN.md "Durability").
+//! Every `deliver`, `store_flags` and `expunge` call sends its write over a channel to one
+//! writer task. The writer takes everything queued (up to [`MAX_BATCH`]), applies it all in
+//! ONE transaction on the write connection, commits (one fsync for the whole batch), then
+//! answers each caller. While one batch is being fsynced the next one queues, so throughput
+//! grows with load while every `Ok` still means "on stable storage" (DESIGN.md "Durability").
 //!
 //! What this keeps true:
-//! - A delivery is all or nothing: each runs inside its own SAVEPOINT, so one that fails
-//!   (an unknown folder, an account without Junk) is rolled back alone and the others in its
-//!   batch still commit.
-//! - A caller is answered only after the commit that holds its delivery (or its failure).
+//! - A write is all or nothing: each runs inside its own SAVEPOINT, so one that fails (an
+//!   unknown folder, an account without Junk, a bad keyword) is rolled back alone and the
+//!   others in its batch still commit.
+//! - Writes to one folder are applied in the order they were queued, each under its own new
+//!   MODSEQ (`rows::allocate`), so MODSEQs still strictly increase per change.
+//! - A caller is answered only after the commit that holds its write (or its failure), and
+//!   only after the change was recorded in `Shared::notify` (the folder heads a session
+//!   consults before `changes_since`, and the broadcast IDLE listens to), so a session that
+//!   changed its folder sees its own change in the sync that follows.
 //! - Notifications go out after the commit, one per folder per batch, with the folder's
 //!   highest MODSEQ.
 
 use super::Shared;
+use super::flags::{self, FlagChange};
+use super::messages;
 use super::rows::{self, allocate, db};
 use crate::{
     BlobStore, Delivered, Delivery, DeliveryTarget, FolderChange, FolderId, FolderTarget, Result,
-    StoreError,
+    StoreError, StoreFlagsResult, Uid,
 };
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
@@ -27,18 +35,51 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most deliveries in one transaction: bounds the time a batch holds the write connection
+/// Most writes in one transaction: bounds the time a batch holds the write connection
 /// (and so the latency of other writes) while amortising the fsync.
 pub const MAX_BATCH: usize = 256;
 
-/// One delivery waiting for the writer, and where to send its outcome.
-pub(super) struct Pending {
-    delivery: Delivery,
-    reply: oneshot::Sender<Result<Vec<Delivered>>>,
+/// Where a write's outcome goes.
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// One write waiting for the writer, and where to send its outcome.
+pub(super) enum Pending {
+    Deliver(Delivery, Reply<Vec<Delivered>>),
+    Flags(FlagChange, Reply<StoreFlagsResult>),
+    Expunge(FolderId, Option<Vec<Uid>>, Reply<Vec<Uid>>),
+}
+
+/// Sends a write's outcome: what it did once the batch committed, or the batch's failure.
+type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> Answer {
+    Box::new(move |batch_failed: Option<&StoreError>| {
+        let result = match batch_failed {
+            None => result,
+            Some(e) => Err(StoreError::Unavailable(e.to_string())),
+        };
+        // The caller may have gone (connection dropped): the write stands all the same.
+        let _ = reply.send(result);
+    })
+}
+
+/// Queues a write and waits until it is committed (or refused).
+async fn submit<T>(
+    queue: &mpsc::Sender<Pending>,
+    pending: impl FnOnce(Reply<T>) -> Pending,
+) -> Result<T> {
+    let (reply, outcome) = oneshot::channel();
+    queue
+        .send(pending(reply))
+        .await
+        .map_err(|_| StoreError::Unavailable("mailbox writer stopped".into()))?;
+    outcome
+        .await
+        .map_err(|_| StoreError::Unavailable("mailbox writer stopped before answering".into()))?
 }
 
 /// Queues a delivery and waits until it is committed (or refused).
-pub(super) async fn submit(
+pub(super) async fn deliver(
     queue: &mpsc::Sender<Pending>,
     delivery: Delivery,
 ) -> Result<Vec<Delivered>> {
@@ -50,89 +91,159 @@ pub(super) async fn submit(
     for target in &delivery.targets {
         rows::check_keywords(&target.flags)?;
     }
-    let (reply, answer) = oneshot::channel();
-    queue
-        .send(Pending { delivery, reply })
-        .await
-        .map_err(|_| StoreError::Unavailable("delivery writer stopped".into()))?;
-    answer
-        .await
-        .map_err(|_| StoreError::Unavailable("delivery writer stopped before answering".into()))?
+    submit(queue, |reply| Pending::Deliver(delivery, reply)).await
+}
+
+/// Queues a STORE and waits until it is committed (or refused).
+pub(super) async fn store_flags(
+    queue: &mpsc::Sender<Pending>,
+    change: FlagChange,
+) -> Result<StoreFlagsResult> {
+    rows::check_keywords(&change.flags)?;
+    submit(queue, |reply| Pending::Flags(change, reply)).await
+}
+
+/// Queues an EXPUNGE and waits until it is committed (or refused).
+pub(super) async fn expunge(
+    queue: &mpsc::Sender<Pending>,
+    folder: FolderId,
+    uids: Option<Vec<Uid>>,
+) -> Result<Vec<Uid>> {
+    submit(queue, |reply| Pending::Expunge(folder, uids, reply)).await
 }
 
 /// The writer task: runs until every sender is gone.
 pub(super) async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        batch.clear();
         if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
+        let deliveries = batch
+            .iter()
+            .filter(|p| matches!(p, Pending::Deliver(..)))
+            .count() as u64;
+        let count = batch.len();
         let mut conn = shared.write.lock().await;
-        let outcome = commit_batch(&mut conn, &batch, shared.blobs.get()).await;
+        let mut done = Applied::default();
+        let outcome = commit_batch(&mut conn, batch.drain(..), shared.blobs.get(), &mut done).await;
         drop(conn);
-        let results = match outcome {
-            Ok(results) => {
-                shared.batches.fetch_add(1, Ordering::Relaxed);
+        match &outcome {
+            Ok(()) => {
+                shared.write_batches.fetch_add(1, Ordering::Relaxed);
                 shared
-                    .batched_deliveries
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                results
+                    .batched_writes
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                if deliveries > 0 {
+                    shared.batches.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .batched_deliveries
+                        .fetch_add(deliveries, Ordering::Relaxed);
+                }
+                shared.notify(done.changed.into_values());
             }
-            Err(e) => {
-                tracing::error!(error = %e, deliveries = batch.len(), "delivery batch failed");
-                batch
-                    .iter()
-                    .map(|_| Err(StoreError::Unavailable(e.to_string())))
-                    .collect()
-            }
-        };
-        let mut changed: BTreeMap<FolderId, FolderChange> = BTreeMap::new();
-        for result in results.iter().flatten() {
-            for d in result {
-                let change = FolderChange {
-                    account: d.account,
-                    folder: d.folder,
-                    modseq: d.modseq,
-                };
-                changed
-                    .entry(d.folder)
-                    .and_modify(|c| c.modseq = c.modseq.max(d.modseq))
-                    .or_insert(change);
-            }
+            Err(e) => tracing::error!(error = %e, writes = count, "mailbox write batch failed"),
         }
-        for (pending, result) in batch.drain(..).zip(results) {
-            // The caller may have gone (connection dropped): its mail is stored all the same.
-            let _ = pending.reply.send(result);
+        for answer in done.answers {
+            answer(outcome.as_ref().err());
         }
-        shared.notify(changed.into_values());
     }
 }
 
-/// Runs the batch in one transaction. The outer error means the whole batch failed (the
-/// transaction could not begin or commit); inner errors are per delivery.
-async fn commit_batch(
-    conn: &mut SqliteConnection,
-    batch: &[Pending],
-    blobs: Option<&Arc<dyn BlobStore>>,
-) -> Result<Vec<Result<Vec<Delivered>>>> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let mut results = Vec::with_capacity(batch.len());
-    for pending in batch {
-        let mut savepoint = tx.begin().await.map_err(db)?;
-        match index_delivery(&mut savepoint, &pending.delivery, blobs).await {
-            Ok(delivered) => {
-                savepoint.commit().await.map_err(db)?;
-                results.push(Ok(delivered));
-            }
-            Err(e) => {
-                savepoint.rollback().await.map_err(db)?;
-                results.push(Err(e));
-            }
+/// What a batch did: an answer per write, and the newest change of each folder.
+#[derive(Default)]
+struct Applied {
+    answers: Vec<Answer>,
+    changed: BTreeMap<FolderId, FolderChange>,
+}
+
+impl Applied {
+    fn note(&mut self, changes: impl IntoIterator<Item = FolderChange>) {
+        for change in changes {
+            self.changed
+                .entry(change.folder)
+                .and_modify(|c| c.modseq = c.modseq.max(change.modseq))
+                .or_insert(change);
         }
     }
-    tx.commit().await.map_err(db)?;
-    Ok(results)
+}
+
+/// Runs the batch in one transaction, each write in its own SAVEPOINT. The error means the
+/// whole batch failed (the transaction could not begin or commit): every write not yet in
+/// `done` is then answered with that error directly, those in it by the caller.
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: impl Iterator<Item = Pending>,
+    blobs: Option<&Arc<dyn BlobStore>>,
+    done: &mut Applied,
+) -> Result<()> {
+    let mut batch = batch;
+    let result = async {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        for pending in batch.by_ref() {
+            let mut savepoint = tx.begin().await.map_err(db)?;
+            let (ok, changes, reply) = match pending {
+                Pending::Deliver(delivery, reply) => {
+                    let r = index_delivery(&mut savepoint, &delivery, blobs).await;
+                    let changes: Vec<FolderChange> = r.iter().flatten().map(change_of).collect();
+                    (r.is_ok(), changes, answer(reply, r))
+                }
+                Pending::Flags(change, reply) => {
+                    let r = flags::apply(&mut savepoint, &change).await;
+                    split(r, reply)
+                }
+                Pending::Expunge(folder, uids, reply) => {
+                    let r = messages::apply_expunge(&mut savepoint, folder, uids.as_deref()).await;
+                    split(r, reply)
+                }
+            };
+            done.answers.push(reply);
+            if ok {
+                savepoint.commit().await.map_err(db)?;
+                done.note(changes);
+            } else {
+                savepoint.rollback().await.map_err(db)?;
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+    .await;
+    if let Err(e) = &result {
+        // Writes the failure stopped before they were tried.
+        for pending in batch {
+            refuse(pending, e);
+        }
+    }
+    result
+}
+
+/// Answers a write that was never tried with the failure of its batch.
+fn refuse(pending: Pending, e: &StoreError) {
+    let failure = || StoreError::Unavailable(e.to_string());
+    let _ = match pending {
+        Pending::Deliver(_, reply) => reply.send(Err(failure())).is_ok(),
+        Pending::Flags(_, reply) => reply.send(Err(failure())).is_ok(),
+        Pending::Expunge(_, _, reply) => reply.send(Err(failure())).is_ok(),
+    };
+}
+
+/// A write's result split into success, its changes, and its answer.
+fn split<T: Send + 'static>(
+    result: Result<(T, Vec<FolderChange>)>,
+    reply: Reply<T>,
+) -> (bool, Vec<FolderChange>, Answer) {
+    match result {
+        Ok((value, changes)) => (true, changes, answer(reply, Ok(value))),
+        Err(e) => (false, Vec::new(), answer(reply, Err(e))),
+    }
+}
+
+fn change_of(d: &Delivered) -> FolderChange {
+    FolderChange {
+        account: d.account,
+        folder: d.folder,
+        modseq: d.modseq,
+    }
 }
 
 /// Indexes one delivery: the message row once, then one mailbox entry per target.

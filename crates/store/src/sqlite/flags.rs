@@ -6,32 +6,44 @@
 //!   change keep theirs and no notification is sent for them.
 //! - With UNCHANGEDSINCE, a message whose MODSEQ is above the given value is not touched and
 //!   is reported in `modified` (the MODIFIED response code).
+//! - A STORE is committed by the mailbox writer (`deliver.rs`) with the other writes queued
+//!   beside it, in one transaction and one fsync; its caller is answered after that commit.
 
-use super::Shared;
 use super::rows::{self, allocate, db, folder_owner, summary_from_row};
 use crate::{FolderChange, FolderId, ModSeq, Result, StoreFlagsResult, Uid};
 use congvu_core::{Flags, flags::FlagOp};
-use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
 
-pub(super) async fn store_flags(
-    shared: &Shared,
-    folder: FolderId,
-    uids: &[Uid],
-    op: FlagOp,
-    flags: &Flags,
-    unchanged_since: Option<ModSeq>,
-) -> Result<StoreFlagsResult> {
-    rows::check_keywords(flags)?;
-    let mut conn = shared.write.lock().await;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let (account, _) = folder_owner(&mut tx, folder).await?;
+/// One STORE waiting for the mailbox writer.
+pub(super) struct FlagChange {
+    pub folder: FolderId,
+    pub uids: Vec<Uid>,
+    pub op: FlagOp,
+    pub flags: Flags,
+    pub unchanged_since: Option<ModSeq>,
+}
+
+/// Applies a STORE inside the writer's transaction; what it changed and the notice to send
+/// once committed.
+pub(super) async fn apply(
+    conn: &mut SqliteConnection,
+    change: &FlagChange,
+) -> Result<(StoreFlagsResult, Vec<FolderChange>)> {
+    let FlagChange {
+        folder,
+        ref uids,
+        op,
+        ref flags,
+        unchanged_since,
+    } = *change;
+    let (account, _) = folder_owner(conn, folder).await?;
     let rows = sqlx::query(
         "SELECT uid, modseq, flags, keywords, internal_date, size FROM mailbox_entries \
          WHERE folder_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
     )
     .bind(folder)
     .bind(rows::uid_set(uids))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
 
@@ -53,11 +65,10 @@ pub(super) async fn store_flags(
         }
     }
     if changing.is_empty() {
-        tx.commit().await.map_err(db)?;
-        return Ok(result);
+        return Ok((result, Vec::new()));
     }
 
-    let (_, modseq) = allocate(&mut tx, folder, 0).await?;
+    let (_, modseq) = allocate(conn, folder, 0).await?;
     for summary in &mut changing {
         sqlx::query("UPDATE mailbox_entries SET flags = ?, keywords = ?, modseq = ? WHERE folder_id = ? AND uid = ?")
             .bind(i64::from(summary.flags.system))
@@ -65,19 +76,20 @@ pub(super) async fn store_flags(
             .bind(rows::modseq_param(modseq))
             .bind(folder)
             .bind(i64::from(summary.uid))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(db)?;
         summary.modseq = modseq;
     }
-    tx.commit().await.map_err(db)?;
-    drop(conn);
-    shared.notify([FolderChange {
-        account,
-        folder,
-        modseq,
-    }]);
     result.updated.extend(changing);
     result.updated.sort_by_key(|s| s.uid);
-    Ok(result)
+    result.modseq = Some(modseq);
+    Ok((
+        result,
+        vec![FolderChange {
+            account,
+            folder,
+            modseq,
+        }],
+    ))
 }

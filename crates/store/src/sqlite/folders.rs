@@ -11,6 +11,7 @@
 //!   parent without messages to vanish: LIST then shows it \NonExistent). INBOX cannot go.
 
 use super::Shared;
+use super::heads::Heads;
 use super::rows::{self, allocate, db, folder_from_row, select_folders};
 use crate::{AccountId, Folder, FolderChange, FolderId, FolderStatus, Result, StoreError};
 use congvu_core::SpecialUse;
@@ -126,18 +127,30 @@ pub(super) async fn list_folders(read: &SqlitePool, account: AccountId) -> Resul
     rows.iter().map(folder_from_row).collect()
 }
 
+/// The folder row, from `heads` when it is known to be current (SELECT then asks the
+/// database nothing), else read and remembered there.
 pub(super) async fn folder_by_name(
     read: &SqlitePool,
+    heads: &Heads,
     account: AccountId,
     name: &str,
 ) -> Result<Option<Folder>> {
+    let name = canonical_folder_name(name);
+    if let Some(folder) = heads.row(account, &name) {
+        return Ok(Some(folder));
+    }
+    let epoch = heads.epoch();
     let row = sqlx::query(select_folders!("WHERE account_id = ? AND name = ?"))
         .bind(account)
-        .bind(canonical_folder_name(name))
+        .bind(&name)
         .fetch_optional(read)
         .await
         .map_err(db)?;
-    row.as_ref().map(folder_from_row).transpose()
+    let folder = row.as_ref().map(folder_from_row).transpose()?;
+    if let Some(f) = &folder {
+        heads.remember_row(epoch, f);
+    }
+    Ok(folder)
 }
 
 pub(super) async fn folder_by_id(read: &SqlitePool, folder: FolderId) -> Result<Option<Folder>> {
@@ -164,6 +177,7 @@ pub(super) async fn create_folder(
     create_superiors(&mut tx, account, &name).await?;
     let folder = insert_folder(&mut tx, account, &name, special_use).await?;
     tx.commit().await.map_err(db)?;
+    shared.heads.forget_rows();
     Ok(folder)
 }
 
@@ -185,6 +199,7 @@ pub(super) async fn delete_folder(shared: &Shared, account: AccountId, name: &st
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
+    shared.heads.forget_rows();
     drop(conn);
     shared.notify([FolderChange {
         account,
@@ -217,6 +232,7 @@ pub(super) async fn rename_folder(
         Vec::new()
     };
     tx.commit().await.map_err(db)?;
+    shared.heads.forget_rows();
     drop(conn);
     shared.notify(notices);
     Ok(())
@@ -344,6 +360,8 @@ pub(super) async fn set_subscribed(
         .execute(&mut *conn)
         .await
         .map_err(db)?;
+    drop(conn);
+    shared.heads.forget_rows();
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!("folder {name}")));
     }

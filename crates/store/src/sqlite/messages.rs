@@ -8,6 +8,8 @@
 //! - MOVE is one transaction: nothing is visible half-moved.
 //! - Every removed UID is written to `expunged` with the MODSEQ of its removal, so
 //!   `changes_since` can report it (RFC 7162 §3.2.5 VANISHED).
+//! - EXPUNGE is committed by the mailbox writer (`deliver.rs`) with the other writes queued
+//!   beside it (one fsync); COPY and MOVE take the write connection themselves.
 
 use super::Shared;
 use super::rows::{self, allocate, db, folder_owner};
@@ -94,21 +96,21 @@ pub(super) async fn copy_messages(
     })
 }
 
-pub(super) async fn expunge(
-    shared: &Shared,
+/// Applies an EXPUNGE inside the mailbox writer's transaction (`deliver.rs`): the UIDs
+/// removed, and the notice to send once committed.
+pub(super) async fn apply_expunge(
+    conn: &mut SqliteConnection,
     folder: FolderId,
     uids: Option<&[Uid]>,
-) -> Result<Vec<Uid>> {
-    let mut conn = shared.write.lock().await;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let (account, _) = folder_owner(&mut tx, folder).await?;
+) -> Result<(Vec<Uid>, Vec<FolderChange>)> {
+    let (account, _) = folder_owner(conn, folder).await?;
     // \Deleted is bit 8 (core::Flag::Deleted.bit()).
     let rows = match uids {
         None => sqlx::query(
             "SELECT uid FROM mailbox_entries WHERE folder_id = ? AND (flags & 8) <> 0 ORDER BY uid",
         )
         .bind(folder)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await,
         Some(uids) => {
             sqlx::query(
@@ -117,7 +119,7 @@ pub(super) async fn expunge(
             )
             .bind(folder)
             .bind(rows::uid_set(uids))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await
         }
     }
@@ -127,18 +129,17 @@ pub(super) async fn expunge(
         .map(|row| rows::to_uid(row.try_get(0).map_err(db)?))
         .collect::<Result<Vec<Uid>>>()?;
     if removed.is_empty() {
-        tx.commit().await.map_err(db)?;
-        return Ok(removed);
+        return Ok((removed, Vec::new()));
     }
-    let modseq = remove_entries(&mut tx, folder, &removed).await?;
-    tx.commit().await.map_err(db)?;
-    drop(conn);
-    shared.notify([FolderChange {
-        account,
-        folder,
-        modseq,
-    }]);
-    Ok(removed)
+    let modseq = remove_entries(conn, folder, &removed).await?;
+    Ok((
+        removed,
+        vec![FolderChange {
+            account,
+            folder,
+            modseq,
+        }],
+    ))
 }
 
 /// Deletes the entries and records them as expunged under one new MODSEQ, which it returns.

@@ -6,8 +6,11 @@
 //!   a separate pool of connections, which WAL lets run beside the writer on a snapshot.
 //! - Durability: `journal_mode=WAL`, `synchronous=FULL`: a commit returns after the WAL is
 //!   fsynced, so an `Ok` from any write means the change survives a crash.
-//! - Group commit: deliveries (the hot path) go over a channel to one writer task
-//!   (`deliver.rs`) that indexes everything queued in one transaction and one fsync.
+//! - Group commit: deliveries (the hot path), STOREs and EXPUNGEs go over a channel to one
+//!   writer task (`deliver.rs`) that applies everything queued in one transaction and one
+//!   fsync.
+//! - `heads.rs` keeps each folder's highest MODSEQ as this process last committed or read it,
+//!   so IMAP can skip `changes_since` (and SELECT its folder query) when nothing changed.
 //! - UIDs come from `folders.uidnext` and MODSEQs from `folders.highest_modseq`, both only
 //!   ever incremented inside a write transaction, so they strictly increase per folder.
 //! - Change notifications are broadcast only after the commit that made the change.
@@ -27,6 +30,7 @@ mod folders;
 mod forwards;
 mod garbage;
 mod grants;
+mod heads;
 mod messages;
 mod private_seen;
 mod quarantine;
@@ -39,6 +43,8 @@ mod security;
 mod sieve;
 mod totp;
 mod units;
+
+pub use heads::WATCH_INTERVAL;
 
 use crate::{
     Account, AccountId, AccountState, CopyResult, Delivered, Delivery, Folder, FolderChange,
@@ -70,16 +76,19 @@ use tokio::sync::{Mutex, broadcast, mpsc};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers run beside the writer; the machine has few cores, so a handful is enough.
 const READ_CONNECTIONS: u32 = 8;
-/// Deliveries waiting for the writer; senders wait beyond this (back-pressure on SMTP).
-const DELIVERY_QUEUE: usize = 4096;
+/// Writes waiting for the mailbox writer; senders wait beyond this (back-pressure on SMTP).
+const MAILBOX_WRITE_QUEUE: usize = 4096;
 /// Change notifications kept for slow IDLE listeners before they lag (they then re-sync).
 const CHANGE_BUFFER: usize = 4096;
 
 /// The SQLite store. Open it once per process and share it (`Arc<dyn Store>`).
 pub struct SqliteStore {
     shared: Arc<Shared>,
-    deliveries: mpsc::Sender<deliver::Pending>,
+    /// The mailbox writer's group commit (`deliver.rs`): deliveries, STORE, EXPUNGE.
+    mailbox_writes: mpsc::Sender<deliver::Pending>,
     writer: tokio::task::JoinHandle<()>,
+    /// Notices other processes' commits (`heads.rs`).
+    watcher: tokio::task::JoinHandle<()>,
     /// The outbound queue's group commit (`queue.rs`): enqueue, attempts, deletes.
     queue_writes: mpsc::Sender<queue::QueueWrite>,
     queue_writer: tokio::task::JoinHandle<()>,
@@ -91,29 +100,70 @@ pub(crate) struct Shared {
     write: Mutex<SqliteConnection>,
     read: SqlitePool,
     changes: broadcast::Sender<FolderChange>,
-    /// Transactions the delivery writer committed, and the deliveries they held.
+    /// Transactions the mailbox writer committed with deliveries, and the deliveries they held.
     batches: AtomicU64,
     batched_deliveries: AtomicU64,
+    /// Every transaction the mailbox writer committed, and the writes (of any kind) they held.
+    write_batches: AtomicU64,
+    batched_writes: AtomicU64,
     /// Views of large folders for SELECT (`read.rs`).
     views: read::ViewCache,
+    /// Each folder's highest MODSEQ and row as last committed or read (`heads.rs`).
+    heads: heads::Heads,
     /// The message files, once [`SqliteStore::guard_blobs`] was called: checked before a new
     /// reference to a blob is committed (`garbage.rs`).
     blobs: std::sync::OnceLock<Arc<dyn crate::BlobStore>>,
 }
 
 /// Counters of the group commit, for metrics and tests: `deliveries / batches` is the
-/// number of deliveries sharing one fsync.
+/// number of deliveries sharing one fsync, `writes / write_batches` that of all writes
+/// (deliveries, STOREs, EXPUNGEs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryStats {
     pub batches: u64,
     pub deliveries: u64,
+    pub write_batches: u64,
+    pub writes: u64,
 }
 
 impl Shared {
-    /// Sends notifications for committed changes; nobody listening is fine.
+    /// Records committed changes in `heads` and sends their notifications; nobody listening
+    /// is fine. Called after the commit and before the writer's caller is answered.
     fn notify(&self, changes: impl IntoIterator<Item = FolderChange>) {
         for change in changes {
+            self.heads.committed(change.folder, change.modseq);
             let _ = self.changes.send(change);
+        }
+    }
+}
+
+/// Looks every [`heads::WATCH_INTERVAL`] for commits by another process (`PRAGMA
+/// data_version` on the write connection changes only then) and makes `heads` forget what it
+/// knew. Ends when the store is gone.
+async fn watch_other_writers(shared: std::sync::Weak<Shared>, baseline: i64) {
+    let mut last = baseline;
+    loop {
+        tokio::time::sleep(heads::WATCH_INTERVAL).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let version = {
+            let mut conn = shared.write.lock().await;
+            sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                .fetch_one(&mut *conn)
+                .await
+        };
+        match version {
+            Ok(v) => {
+                if v != last {
+                    shared.heads.forget_all();
+                }
+                last = v;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading data_version failed");
+                shared.heads.forget_all();
+            }
         }
     }
 }
@@ -136,6 +186,11 @@ impl SqliteStore {
             .run(&mut write)
             .await
             .map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))?;
+        // Read before anything is known, so every later commit by another process shows.
+        let data_version = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+            .fetch_one(&mut write)
+            .await
+            .map_err(rows::db)?;
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .min_connections(1)
@@ -149,17 +204,22 @@ impl SqliteStore {
             changes,
             batches: AtomicU64::new(0),
             batched_deliveries: AtomicU64::new(0),
+            write_batches: AtomicU64::new(0),
+            batched_writes: AtomicU64::new(0),
             views: read::ViewCache::default(),
+            heads: heads::Heads::default(),
             blobs: std::sync::OnceLock::new(),
         });
-        let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
+        let (mailbox_writes, queue) = mpsc::channel(MAILBOX_WRITE_QUEUE);
         let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
+        let watcher = tokio::spawn(watch_other_writers(Arc::downgrade(&shared), data_version));
         let (queue_writes, queue_rx) = mpsc::channel(queue::QUEUE_WRITES);
         let queue_writer = tokio::spawn(queue::run_writer(shared.clone(), queue_rx));
         Ok(SqliteStore {
             shared,
-            deliveries,
+            mailbox_writes,
             writer,
+            watcher,
             queue_writes,
             queue_writer,
         })
@@ -178,6 +238,8 @@ impl SqliteStore {
         DeliveryStats {
             batches: self.shared.batches.load(Ordering::Relaxed),
             deliveries: self.shared.batched_deliveries.load(Ordering::Relaxed),
+            write_batches: self.shared.write_batches.load(Ordering::Relaxed),
+            writes: self.shared.batched_writes.load(Ordering::Relaxed),
         }
     }
 
@@ -186,12 +248,15 @@ impl SqliteStore {
     pub async fn close(self) -> Result<()> {
         let SqliteStore {
             shared,
-            deliveries,
+            mailbox_writes,
             writer,
+            watcher,
             queue_writes,
             queue_writer,
         } = self;
-        drop(deliveries);
+        watcher.abort();
+        let _ = watcher.await;
+        drop(mailbox_writes);
         drop(queue_writes);
         writer
             .await
@@ -240,7 +305,10 @@ impl Store for SqliteStore {
         at: i64,
         reason: &str,
     ) -> Result<crate::PurgedAccount> {
-        accounts::purge_account(&self.shared, id, at, reason).await
+        let purged = accounts::purge_account(&self.shared, id, at, reason).await;
+        // The account's folders are gone without new MODSEQs.
+        self.shared.heads.forget_all();
+        purged
     }
 
     async fn collect_garbage(
@@ -256,7 +324,7 @@ impl Store for SqliteStore {
     }
 
     async fn folder_by_name(&self, account: AccountId, name: &str) -> Result<Option<Folder>> {
-        folders::folder_by_name(&self.shared.read, account, name).await
+        folders::folder_by_name(&self.shared.read, &self.shared.heads, account, name).await
     }
 
     async fn folder_by_id(&self, folder: FolderId) -> Result<Option<Folder>> {
@@ -289,7 +357,7 @@ impl Store for SqliteStore {
     }
 
     async fn deliver(&self, delivery: Delivery) -> Result<Vec<Delivered>> {
-        deliver::submit(&self.deliveries, delivery).await
+        deliver::deliver(&self.mailbox_writes, delivery).await
     }
 
     async fn store_flags(
@@ -300,7 +368,14 @@ impl Store for SqliteStore {
         flags: &Flags,
         unchanged_since: Option<ModSeq>,
     ) -> Result<StoreFlagsResult> {
-        flags::store_flags(&self.shared, folder, uids, op, flags, unchanged_since).await
+        let change = flags::FlagChange {
+            folder,
+            uids: uids.to_vec(),
+            op,
+            flags: flags.clone(),
+            unchanged_since,
+        };
+        deliver::store_flags(&self.mailbox_writes, change).await
     }
 
     async fn copy_messages(
@@ -322,11 +397,11 @@ impl Store for SqliteStore {
     }
 
     async fn expunge(&self, folder: FolderId, uids: Option<&[Uid]>) -> Result<Vec<Uid>> {
-        messages::expunge(&self.shared, folder, uids).await
+        deliver::expunge(&self.mailbox_writes, folder, uids.map(<[Uid]>::to_vec)).await
     }
 
     async fn list_messages(&self, folder: FolderId) -> Result<Vec<MessageSummary>> {
-        read::list_messages(&self.shared.read, &self.shared.views, folder).await
+        read::list_messages(&self.shared, folder).await
     }
 
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>> {
@@ -334,15 +409,19 @@ impl Store for SqliteStore {
     }
 
     async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {
-        read::sent_dates(&self.shared.read, &self.shared.views, folder).await
+        read::sent_dates(&self.shared, folder).await
     }
 
     async fn folder_view(&self, folder: &Folder) -> Result<Arc<crate::FolderView>> {
-        read::folder_view(&self.shared.read, &self.shared.views, folder).await
+        read::folder_view(&self.shared, folder).await
     }
 
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges> {
-        read::changes_since(&self.shared.read, folder, modseq).await
+        read::changes_since(&self.shared.read, &self.shared.heads, folder, modseq).await
+    }
+
+    fn unchanged_since(&self, folder: FolderId, modseq: ModSeq) -> bool {
+        self.shared.heads.unchanged_since(folder, modseq)
     }
 
     async fn search_text(

@@ -17,6 +17,8 @@
 //! - SORT by DATE reads the Date header copied into each entry (`sent_at`, migration 0009)
 //!   with the view, never the wide `messages` rows.
 
+use super::Shared;
+use super::heads::Heads;
 use super::rows::{self, db, summary_from_row};
 use crate::{
     BlobHash, Folder, FolderChanges, FolderId, FolderView, MessageRecord, MessageSummary, ModSeq,
@@ -86,28 +88,23 @@ impl ViewCache {
 /// The view of `folder` current to the folder row the caller just read, or later. No query
 /// at all when the cached view is that recent: the same (folder, UIDVALIDITY, MODSEQ) always
 /// names the same rows, because every change to a folder's entries takes a new MODSEQ.
-pub(super) async fn folder_view(
-    read: &SqlitePool,
-    cache: &ViewCache,
-    folder: &Folder,
-) -> Result<Arc<FolderView>> {
-    if let Some(view) = cache.get(folder.id)
+pub(super) async fn folder_view(shared: &Shared, folder: &Folder) -> Result<Arc<FolderView>> {
+    if let Some(view) = shared.views.get(folder.id)
         && view.uidvalidity == folder.uidvalidity
         && view.modseq >= folder.highest_modseq
     {
         return Ok(view);
     }
-    load_view(read, cache, folder.id)
+    load_view(shared, folder.id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("folder {}", folder.id)))
 }
 
 pub(super) async fn list_messages(
-    read: &SqlitePool,
-    cache: &ViewCache,
+    shared: &Shared,
     folder: FolderId,
 ) -> Result<Vec<MessageSummary>> {
-    Ok(load_view(read, cache, folder)
+    Ok(load_view(shared, folder)
         .await?
         .map(|v| v.messages.as_ref().clone())
         .unwrap_or_default())
@@ -115,11 +112,10 @@ pub(super) async fn list_messages(
 
 /// The Date header of every message of a folder, by UID: all SORT by DATE needs.
 pub(super) async fn sent_dates(
-    read: &SqlitePool,
-    cache: &ViewCache,
+    shared: &Shared,
     folder: FolderId,
 ) -> Result<Vec<(Uid, Option<i64>)>> {
-    Ok(load_view(read, cache, folder)
+    Ok(load_view(shared, folder)
         .await?
         .map(|v| {
             v.messages
@@ -133,12 +129,10 @@ pub(super) async fn sent_dates(
 
 /// Reads the folder's current view: from the cached one and what changed since, or whole.
 /// None when the folder does not exist.
-async fn load_view(
-    read: &SqlitePool,
-    cache: &ViewCache,
-    folder: FolderId,
-) -> Result<Option<Arc<FolderView>>> {
-    let mut conn = read.acquire().await.map_err(db)?;
+async fn load_view(shared: &Shared, folder: FolderId) -> Result<Option<Arc<FolderView>>> {
+    let cache = &shared.views;
+    let epoch = shared.heads.epoch();
+    let mut conn = shared.read.acquire().await.map_err(db)?;
     let mut tx = conn.begin().await.map_err(db)?;
     let head = sqlx::query("SELECT uidvalidity, highest_modseq FROM folders WHERE id = ?")
         .bind(folder)
@@ -151,6 +145,7 @@ async fn load_view(
     let uidvalidity = u32::try_from(head.try_get::<i64, _>(0).map_err(db)?)
         .map_err(|_| StoreError::Unavailable("database corrupted: UIDVALIDITY".into()))?;
     let modseq = rows::to_modseq(head.try_get(1).map_err(db)?)?;
+    shared.heads.observed(epoch, folder, modseq);
     // A folder id can be reused after a delete; its UIDVALIDITY cannot (RFC 9051 §2.3.1.1).
     let cached = cache
         .get(folder)
@@ -312,9 +307,11 @@ fn record_from_row(row: &SqliteRow) -> Result<MessageRecord> {
 
 pub(super) async fn changes_since(
     read: &SqlitePool,
+    heads: &Heads,
     folder: FolderId,
     modseq: ModSeq,
 ) -> Result<FolderChanges> {
+    let epoch = heads.epoch();
     let mut conn = read.acquire().await.map_err(db)?;
     let mut tx = conn.begin().await.map_err(db)?;
     let head = sqlx::query("SELECT uidnext, highest_modseq FROM folders WHERE id = ?")
@@ -325,10 +322,12 @@ pub(super) async fn changes_since(
         .ok_or_else(|| StoreError::NotFound(format!("folder {folder}")))?;
     let (changed, expunged) = changed_rows(&mut tx, folder, modseq).await?;
     tx.commit().await.map_err(db)?;
+    let highest_modseq = rows::to_modseq(head.try_get(1).map_err(db)?)?;
+    heads.observed(epoch, folder, highest_modseq);
     Ok(FolderChanges {
         changed: changed.into_iter().map(|(m, _)| m).collect(),
         expunged,
-        highest_modseq: rows::to_modseq(head.try_get(1).map_err(db)?)?,
+        highest_modseq,
         uidnext: rows::to_uid(head.try_get(0).map_err(db)?)?,
     })
 }
