@@ -81,7 +81,9 @@ impl<'a> MessageView<'a> {
     /// The raw bytes as a shared copy, for work handed to a blocking thread (which needs
     /// `'static` data); copied once per message however many checks ask.
     pub fn shared_raw(&self) -> Arc<[u8]> {
-        self.raw_copy.get_or_init(|| Arc::from(self.ctx.raw)).clone()
+        self.raw_copy
+            .get_or_init(|| Arc::from(self.ctx.raw))
+            .clone()
     }
 
     /// The subjects, texts and attachments ([`parts::decode_message`]), decoded on a blocking
