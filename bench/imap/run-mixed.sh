@@ -9,6 +9,7 @@
 # APPEND and EXPUNGE in the mix balance, so the count stays).
 #
 # Usage: bench/imap/run-mixed.sh [--clients N] [--seconds S] [--messages M]
+# CONGVU_ONLY=1 runs the load against congvu alone (no ratio; for profiling and quick comparisons).
 # Needs root (the peer). Never run in CI.
 set -euo pipefail
 CLIENTS=50
@@ -39,6 +40,7 @@ populate_both 1 "$CLIENTS" INBOX "$MESSAGES" || {
 echo "== load: $CLIENTS clients x ${SECONDS_}s, $MESSAGES messages per INBOX; uptime: $(uptime)"
 "$LOAD" --addr "$CONGVU_IMAP" mixed --clients "$CLIENTS" --seconds "$SECONDS_" --mbox "$MBOX" \
   | tee "$BENCH_DIR/mixed-congvu.out"
+[ -n "${CONGVU_ONLY:-}" ] && exit 0
 "$LOAD" --addr "$PEER_IMAP" mixed --clients "$CLIENTS" --seconds "$SECONDS_" --mbox "$MBOX" \
   | tee "$BENCH_DIR/mixed-peer.out"
 

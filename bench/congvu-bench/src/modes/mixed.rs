@@ -42,6 +42,10 @@ pub struct Opts {
     /// Skip mbox messages larger than this (bytes) for APPEND.
     #[arg(long, default_value_t = 65536)]
     max_size: usize,
+    /// Run one kind of command only (list, read, flag, search, noop, select, append, expunge):
+    /// with the server's CPU time before and after, the cost of each kind.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[derive(Default)]
@@ -51,6 +55,8 @@ struct Tally {
     first_error: Option<String>,
     latencies: Vec<Duration>,
     by_kind: [u64; 8],
+    /// Latencies per kind, so a slow command shows which one it is.
+    kind_latencies: [Vec<Duration>; 8],
 }
 
 const KINDS: [&str; 8] = [
@@ -78,12 +84,19 @@ pub async fn run(server: &Server, o: Opts) -> Result<()> {
         let exists = reply.last_numbered("EXISTS").unwrap_or(0);
         conns.push((conn, exists));
     }
+    let only = match &o.only {
+        Some(name) => match KINDS.iter().position(|k| k == name) {
+            Some(k) => Some(k),
+            None => bail!("--only {name}: not one of {}", KINDS.join(", ")),
+        },
+        None => None,
+    };
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (conn, exists)) in conns.into_iter().enumerate() {
         let (mbox, folder) = (mbox.clone(), o.folder.clone());
-        tasks.spawn(client(conn, exists, i as u64, deadline, mbox, folder));
+        tasks.spawn(client(conn, exists, i as u64, deadline, mbox, folder, only));
     }
     let mut all = Tally::default();
     while let Some(t) = tasks.join_next().await {
@@ -94,8 +107,9 @@ pub async fn run(server: &Server, o: Opts) -> Result<()> {
             all.first_error = t.first_error;
         }
         all.latencies.extend(t.latencies);
-        for k in 0..8 {
+        for (k, latencies) in t.kind_latencies.into_iter().enumerate() {
             all.by_kind[k] += t.by_kind[k];
+            all.kind_latencies[k].extend(latencies);
         }
     }
     let secs = start.elapsed().as_secs_f64();
@@ -115,6 +129,14 @@ pub async fn run(server: &Server, o: Opts) -> Result<()> {
         percentile(&all.latencies, 99.0),
         kinds.join(" ")
     );
+    for (k, latencies) in KINDS.iter().zip(&all.kind_latencies) {
+        println!(
+            "  {k:8} n={:6} p50_ms={:7.2} p95_ms={:7.2}",
+            latencies.len(),
+            percentile(latencies, 50.0),
+            percentile(latencies, 95.0)
+        );
+    }
     if let Some(e) = all.first_error {
         println!("first error: {e}");
     }
@@ -128,6 +150,7 @@ async fn client(
     deadline: Instant,
     mbox: Arc<Vec<Vec<u8>>>,
     folder: String,
+    only: Option<usize>,
 ) -> Result<Tally> {
     let mut rng = StdRng::seed_from_u64(0xC0DE ^ seed);
     let mut t = Tally::default();
@@ -145,6 +168,7 @@ async fn client(
             90..95 => 6,
             _ => 7,
         };
+        let kind = only.unwrap_or(kind);
         let pick = |rng: &mut StdRng, exists: u32| rng.random_range(1..=exists.max(1));
         let commands: Vec<String> = match kind {
             0 => {
@@ -214,6 +238,7 @@ fn track(exists: &mut u32, untagged: &[imap::Untagged]) {
 
 fn record(t: &mut Tally, kind: usize, took: Duration, ok: bool, status: &str) {
     t.latencies.push(took);
+    t.kind_latencies[kind].push(took);
     if ok {
         t.ops += 1;
         t.by_kind[kind] += 1;
