@@ -15,9 +15,15 @@
 //!   reading one directory instead of walking the whole fan-out.
 //! - `get` checks the bytes against their hash: a corrupted file is reported, never served.
 //! - Hashes given to `get` are validated (64 lowercase hex digits), so no path can escape `DIR`.
+//! - Recently written and read blobs up to [`CACHED_BLOB_MAX`] are kept in memory within
+//!   [`BLOB_CACHE_BYTES`] (`recent.rs`): a message is read right after it is written (the
+//!   outbound queue sends it, an IDLE client fetches it) and a list view fetches the same
+//!   newest messages again and again. Content addressing means a cached blob is never stale;
+//!   `delete` drops it from the cache too.
 //!
 //! All file I/O runs in `tokio::task::spawn_blocking`.
 
+use crate::recent::RecentCache;
 use crate::{BlobHash, BlobStore, Result, StoreError};
 use async_trait::async_trait;
 use std::fs::{self, File};
@@ -28,6 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Name of the directory holding files being written.
 const TMP_DIR: &str = "tmp";
+/// Memory for recently used blobs.
+const BLOB_CACHE_BYTES: usize = 64 << 20;
+/// Larger blobs are never cached (one must not push out hundreds of ordinary messages).
+const CACHED_BLOB_MAX: usize = 1 << 20;
 
 /// A content-addressed blob store on the local filesystem.
 #[derive(Debug, Clone)]
@@ -41,6 +51,13 @@ struct Inner {
     tmp: PathBuf,
     /// Makes temporary names unique within this process (with the pid for other processes).
     counter: AtomicU64,
+    recent: RecentCache<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RecentCache<Vec<u8>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecentCache")
+    }
 }
 
 impl FsBlobStore {
@@ -72,6 +89,7 @@ impl FsBlobStore {
                 root,
                 tmp,
                 counter: AtomicU64::new(0),
+                recent: RecentCache::new(BLOB_CACHE_BYTES, CACHED_BLOB_MAX),
             }),
         })
     }
@@ -91,32 +109,74 @@ impl FsBlobStore {
 impl BlobStore for FsBlobStore {
     async fn put(&self, data: &[u8]) -> Result<BlobHash> {
         let hash = BlobHash::of(data);
-        let data = data.to_vec();
+        let data = Arc::new(data.to_vec());
         let inner = self.inner.clone();
         let hex = hash.0.clone();
-        blocking(move || write_blob(&inner, &hex, &data)).await?;
+        let written = data.clone();
+        blocking(move || write_blob(&inner, &hex, &written)).await?;
+        self.inner.recent.insert(&hash.0, data.clone(), data.len());
         Ok(hash)
     }
 
     async fn get(&self, hash: &BlobHash) -> Result<Arc<Vec<u8>>> {
-        let path = blob_path(&self.inner.root, &hash.0)?;
-        let expected = hash.clone();
-        let read = tokio::task::spawn_blocking(move || fs::read(path))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("blob reader stopped: {e}")))?;
-        let data = match read {
-            Ok(data) => data,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(format!("blob {expected}")));
-            }
-            Err(e) => return Err(io_error(e)),
-        };
-        if BlobHash::of(&data) != expected {
-            return Err(StoreError::Unavailable(format!(
-                "blob {expected} is corrupted on disk"
-            )));
+        if let Some(data) = self.inner.recent.get(&hash.0) {
+            return Ok(data);
         }
-        Ok(Arc::new(data))
+        let root = self.inner.root.clone();
+        let wanted = hash.clone();
+        let data = tokio::task::spawn_blocking(move || read_verified(&root, &wanted))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("blob reader stopped: {e}")))??;
+        self.inner.recent.insert(&hash.0, data.clone(), data.len());
+        Ok(data)
+    }
+
+    async fn get_many(&self, hashes: &[BlobHash]) -> Vec<Result<Arc<Vec<u8>>>> {
+        let mut results: Vec<Option<Result<Arc<Vec<u8>>>>> = hashes
+            .iter()
+            .map(|h| self.inner.recent.get(&h.0).map(Ok))
+            .collect();
+        let missing: Vec<(usize, BlobHash)> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_none())
+            .map(|(i, _)| (i, hashes[i].clone()))
+            .collect();
+        if !missing.is_empty() {
+            let root = self.inner.root.clone();
+            // One blocking task reads them all in turn: a thread hand-off costs more than
+            // reading and hashing a 10 KB file, and the list view reads 50.
+            let read = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .map(|(i, hash)| (i, read_verified(&root, &hash)))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            match read {
+                Ok(read) => {
+                    for (i, result) in read {
+                        if let Ok(data) = &result {
+                            self.inner
+                                .recent
+                                .insert(&hashes[i].0, data.clone(), data.len());
+                        }
+                        results[i] = Some(result);
+                    }
+                }
+                Err(e) => {
+                    for r in results.iter_mut().filter(|r| r.is_none()) {
+                        *r = Some(Err(StoreError::Unavailable(format!(
+                            "blob reader stopped: {e}"
+                        ))));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("blob not read".into()))))
+            .collect()
     }
 
     async fn total_size(&self) -> Result<u64> {
@@ -126,6 +186,7 @@ impl BlobStore for FsBlobStore {
 
     async fn delete(&self, hash: &BlobHash) -> Result<()> {
         let path = blob_path(&self.inner.root, &hash.0)?;
+        self.inner.recent.remove(&hash.0);
         blocking(move || {
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -145,6 +206,24 @@ impl BlobStore for FsBlobStore {
     fn contains(&self, hash: &BlobHash) -> bool {
         blob_path(&self.inner.root, &hash.0).is_ok_and(|path| path.exists())
     }
+}
+
+/// Reads a blob and checks it against its hash (blocking).
+fn read_verified(root: &Path, hash: &BlobHash) -> Result<Arc<Vec<u8>>> {
+    let path = blob_path(root, &hash.0)?;
+    let data = match fs::read(path) {
+        Ok(data) => data,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::NotFound(format!("blob {hash}")));
+        }
+        Err(e) => return Err(io_error(e)),
+    };
+    if BlobHash::of(&data) != *hash {
+        return Err(StoreError::Unavailable(format!(
+            "blob {hash} is corrupted on disk"
+        )));
+    }
+    Ok(Arc::new(data))
 }
 
 /// `ab/<hash>` under `root`, after checking that `hex` is a BLAKE3 hex digest.
@@ -305,10 +384,25 @@ mod tests {
         ));
 
         let h = store.put(b"original").await.expect("put");
+        let good = store.put(b"fine").await.expect("put");
         fs::write(store.path_of(&h).expect("path"), b"tampered").expect("tamper");
+        // What was just written is served from memory; a store opened afresh reads the disk.
+        assert_eq!(&*store.get(&h).await.expect("cached"), b"original");
+        let store = FsBlobStore::open(dir.path()).await.expect("reopen");
         assert!(matches!(
             store.get(&h).await,
             Err(StoreError::Unavailable(_))
         ));
+
+        // get_many answers each blob on its own: one bad blob does not fail the others.
+        let many = store
+            .get_many(&[good.clone(), h, missing, traversal, good])
+            .await;
+        assert_eq!(many.len(), 5);
+        assert_eq!(&**many[0].as_ref().expect("good"), b"fine");
+        assert!(matches!(many[1], Err(StoreError::Unavailable(_))));
+        assert!(matches!(many[2], Err(StoreError::NotFound(_))));
+        assert!(matches!(many[3], Err(StoreError::Invalid(_))));
+        assert_eq!(&**many[4].as_ref().expect("good again"), b"fine");
     }
 }

@@ -34,6 +34,7 @@ pub mod conformance_seen;
 #[doc(hidden)]
 pub mod conformance_sieve;
 pub mod login;
+mod recent;
 pub mod sqlite;
 
 pub type AccountId = i64;
@@ -1034,6 +1035,16 @@ pub trait BlobStore: Send + Sync + 'static {
     /// and returns the hash.
     async fn put(&self, data: &[u8]) -> Result<BlobHash>;
     async fn get(&self, hash: &BlobHash) -> Result<Arc<Vec<u8>>>;
+    /// Reads several blobs, each answered on its own like [`BlobStore::get`]. A list view's FETCH
+    /// reads 50 at once; a store whose reads block overrides this to pay one thread hand-off for
+    /// all of them instead of one per blob.
+    async fn get_many(&self, hashes: &[BlobHash]) -> Vec<Result<Arc<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            out.push(self.get(hash).await);
+        }
+        out
+    }
     /// Total bytes on disk, for reports and the storage-growth test.
     async fn total_size(&self) -> Result<u64>;
     /// Removes the blob (durably); a blob that is not there is not an error. Only

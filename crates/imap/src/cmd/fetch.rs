@@ -20,7 +20,7 @@ use crate::section::{SectionSpec, SectionText, extract, find_part, partial};
 use crate::selected::{Selected, flag_list, uid_in, uid_set};
 use congvu_core::flags::FlagOp;
 use congvu_core::{Flag, Flags};
-use congvu_store::{MessageRecord, Uid};
+use congvu_store::{BlobHash, MessageRecord, Uid};
 use congvu_wire::mime::{BodyPart, PartBody};
 use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{
@@ -28,9 +28,13 @@ use imap_codec::imap_types::fetch::{
 };
 use imap_codec::imap_types::sequence::SequenceSet;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Messages whose records are loaded at once.
 const CHUNK: usize = 100;
+
+/// Body bytes read in one blocking call at most (unless one message alone is larger).
+const BLOB_GROUP_BYTES: u64 = 2 << 20;
 
 fn path(part: &Option<Part>) -> Vec<u32> {
     part.as_ref()
@@ -317,172 +321,185 @@ pub async fn fetch(
                 Err(e) => return Ok(Err(e.into())),
             }
         }
-        for &i in chunk {
-            let m = sel.messages[i].clone();
-            let record = records.get(&m.uid);
-            if record_needed && record.is_none() {
-                // Expunged by another session since our snapshot: RFC 9051 §7.5.1 lets us
-                // answer with what we have rather than renumber.
-                continue;
+        for group in blob_groups(chunk, sel, blob_needed) {
+            // The group's bodies in one read (one thread hand-off for all of them, not one each).
+            let mut blobs: HashMap<Uid, Arc<Vec<u8>>> = HashMap::new();
+            if blob_needed {
+                let (uids, hashes): (Vec<Uid>, Vec<BlobHash>) = group
+                    .iter()
+                    .filter_map(|&i| records.get(&sel.messages[i].uid))
+                    .map(|r| (r.summary.uid, r.blob.clone()))
+                    .unzip();
+                for (uid, read) in uids.into_iter().zip(ctx.blobs.get_many(&hashes).await) {
+                    match read {
+                        Ok(b) => blobs.insert(uid, b),
+                        Err(e) => return Ok(Err(e.into())),
+                    };
+                }
             }
-            let blob = match (blob_needed, record) {
-                (true, Some(r)) => match ctx.blobs.get(&r.blob).await {
-                    Ok(b) => Some(b),
-                    Err(e) => return Ok(Err(e.into())),
-                },
-                _ => None,
-            };
-            // BINARY data is decoded before anything is written, so an unknown encoding
-            // can still fail the command cleanly (RFC 3516 §4.2 UNKNOWN-CTE).
-            let mut decoded: Vec<Vec<u8>> = Vec::new();
-            if let (Some(r), Some(b)) = (record, blob.as_ref()) {
+            for &i in group {
+                let m = sel.messages[i].clone();
+                let record = records.get(&m.uid);
+                if record_needed && record.is_none() {
+                    // Expunged by another session since our snapshot: RFC 9051 §7.5.1 lets us
+                    // answer with what we have rather than renumber.
+                    continue;
+                }
+                let blob = blobs.remove(&m.uid);
+                // BINARY data is decoded before anything is written, so an unknown encoding
+                // can still fail the command cleanly (RFC 3516 §4.2 UNKNOWN-CTE).
+                let mut decoded: Vec<Vec<u8>> = Vec::new();
+                if let (Some(r), Some(b)) = (record, blob.as_ref()) {
+                    for item in &items {
+                        if let MessageDataItemName::Binary { section, .. }
+                        | MessageDataItemName::BinarySize { section } = item
+                        {
+                            let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                            match binary_section(b, &r.index.structure, &path) {
+                                Some(data) => decoded.push(data),
+                                None => {
+                                    return Ok(Err(Done::no(
+                                        Some("UNKNOWN-CTE"),
+                                        "unknown content-transfer-encoding",
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                }
+                let mut decoded = decoded.into_iter();
+                let out = &mut io.out;
+                out.text(&format!("* {} FETCH (", i + 1));
+                let mut first = true;
+                let mut sep = |out: &mut crate::response::Out| {
+                    if !first {
+                        out.text(" ");
+                    }
+                    first = false;
+                };
+                if want_uid {
+                    sep(out);
+                    out.text(&format!("UID {}", m.uid));
+                }
+                let mut flags_written = false;
                 for item in &items {
-                    if let MessageDataItemName::Binary { section, .. }
-                    | MessageDataItemName::BinarySize { section } = item
-                    {
-                        let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
-                        match binary_section(b, &r.index.structure, &path) {
-                            Some(data) => decoded.push(data),
-                            None => {
-                                return Ok(Err(Done::no(
-                                    Some("UNKNOWN-CTE"),
-                                    "unknown content-transfer-encoding",
-                                )));
+                    sep(out);
+                    match item {
+                        MessageDataItemName::Flags => {
+                            out.text(&format!("FLAGS {}", flag_list(&m.flags)));
+                            flags_written = true;
+                        }
+                        MessageDataItemName::Uid => {}
+                        MessageDataItemName::InternalDate => {
+                            out.text(&format!(
+                                "INTERNALDATE \"{}\"",
+                                internal_date(m.internal_date)
+                            ));
+                        }
+                        MessageDataItemName::Rfc822Size => {
+                            out.text(&format!("RFC822.SIZE {}", m.size))
+                        }
+                        MessageDataItemName::ModSeq => {
+                            out.text(&format!("MODSEQ ({})", m.modseq.max(1)))
+                        }
+                        MessageDataItemName::Envelope => {
+                            out.text("ENVELOPE ");
+                            if let Some(r) = record {
+                                write_envelope(out, &r.index.envelope);
                             }
+                        }
+                        MessageDataItemName::Body | MessageDataItemName::BodyStructure => {
+                            let extended = matches!(item, MessageDataItemName::BodyStructure);
+                            out.text(if extended { "BODYSTRUCTURE " } else { "BODY " });
+                            if let Some(r) = record {
+                                write_body(out, &r.index.structure, extended);
+                            }
+                        }
+                        MessageDataItemName::BodyExt {
+                            section,
+                            partial: range,
+                            ..
+                        } => {
+                            let (spec, label) = section_spec(section);
+                            let (Some(r), Some(b)) = (record, blob.as_ref()) else {
+                                continue;
+                            };
+                            let data = extract(b, &r.index.structure, &spec);
+                            match range {
+                                Some((origin, count)) => {
+                                    out.text(&format!("BODY[{label}]<{origin}> "));
+                                    out.literal(partial(&data, *origin, count.get()));
+                                }
+                                None => {
+                                    out.text(&format!("BODY[{label}] "));
+                                    out.literal(&data);
+                                }
+                            }
+                        }
+                        MessageDataItemName::Rfc822
+                        | MessageDataItemName::Rfc822Header
+                        | MessageDataItemName::Rfc822Text => {
+                            let (Some(r), Some(b)) = (record, blob.as_ref()) else {
+                                continue;
+                            };
+                            let (label, text) = match item {
+                                MessageDataItemName::Rfc822 => ("RFC822", SectionText::Full),
+                                MessageDataItemName::Rfc822Header => {
+                                    ("RFC822.HEADER", SectionText::Header)
+                                }
+                                _ => ("RFC822.TEXT", SectionText::Text),
+                            };
+                            let data =
+                                extract(b, &r.index.structure, &SectionSpec { path: vec![], text });
+                            out.text(&format!("{label} "));
+                            out.literal(&data);
+                        }
+                        MessageDataItemName::Binary {
+                            section,
+                            partial: range,
+                            ..
+                        } => {
+                            let data = decoded.next().unwrap_or_default();
+                            let label = section_label(section);
+                            let data = match range {
+                                Some((origin, count)) => {
+                                    out.text(&format!("BINARY[{label}]<{origin}> "));
+                                    partial(&data, *origin, count.get())
+                                }
+                                None => {
+                                    out.text(&format!("BINARY[{label}] "));
+                                    &data[..]
+                                }
+                            };
+                            // RFC 3516 §4.2: literal8 exactly when the data holds NUL.
+                            if data.contains(&0) {
+                                out.text("~");
+                                out.literal(data);
+                            } else {
+                                out.literal(data);
+                            }
+                        }
+                        MessageDataItemName::BinarySize { section } => {
+                            let data = decoded.next().unwrap_or_default();
+                            out.text(&format!(
+                                "BINARY.SIZE[{}] {}",
+                                section_label(section),
+                                data.len()
+                            ));
                         }
                     }
                 }
-            }
-            let mut decoded = decoded.into_iter();
-            let out = &mut io.out;
-            out.text(&format!("* {} FETCH (", i + 1));
-            let mut first = true;
-            let mut sep = |out: &mut crate::response::Out| {
-                if !first {
-                    out.text(" ");
-                }
-                first = false;
-            };
-            if want_uid {
-                sep(out);
-                out.text(&format!("UID {}", m.uid));
-            }
-            let mut flags_written = false;
-            for item in &items {
-                sep(out);
-                match item {
-                    MessageDataItemName::Flags => {
-                        out.text(&format!("FLAGS {}", flag_list(&m.flags)));
-                        flags_written = true;
-                    }
-                    MessageDataItemName::Uid => {}
-                    MessageDataItemName::InternalDate => {
-                        out.text(&format!(
-                            "INTERNALDATE \"{}\"",
-                            internal_date(m.internal_date)
-                        ));
-                    }
-                    MessageDataItemName::Rfc822Size => out.text(&format!("RFC822.SIZE {}", m.size)),
-                    MessageDataItemName::ModSeq => {
-                        out.text(&format!("MODSEQ ({})", m.modseq.max(1)))
-                    }
-                    MessageDataItemName::Envelope => {
-                        out.text("ENVELOPE ");
-                        if let Some(r) = record {
-                            write_envelope(out, &r.index.envelope);
-                        }
-                    }
-                    MessageDataItemName::Body | MessageDataItemName::BodyStructure => {
-                        let extended = matches!(item, MessageDataItemName::BodyStructure);
-                        out.text(if extended { "BODYSTRUCTURE " } else { "BODY " });
-                        if let Some(r) = record {
-                            write_body(out, &r.index.structure, extended);
-                        }
-                    }
-                    MessageDataItemName::BodyExt {
-                        section,
-                        partial: range,
-                        ..
-                    } => {
-                        let (spec, label) = section_spec(section);
-                        let (Some(r), Some(b)) = (record, blob.as_ref()) else {
-                            continue;
-                        };
-                        let data = extract(b, &r.index.structure, &spec);
-                        match range {
-                            Some((origin, count)) => {
-                                out.text(&format!("BODY[{label}]<{origin}> "));
-                                out.literal(partial(&data, *origin, count.get()));
-                            }
-                            None => {
-                                out.text(&format!("BODY[{label}] "));
-                                out.literal(&data);
-                            }
-                        }
-                    }
-                    MessageDataItemName::Rfc822
-                    | MessageDataItemName::Rfc822Header
-                    | MessageDataItemName::Rfc822Text => {
-                        let (Some(r), Some(b)) = (record, blob.as_ref()) else {
-                            continue;
-                        };
-                        let (label, text) = match item {
-                            MessageDataItemName::Rfc822 => ("RFC822", SectionText::Full),
-                            MessageDataItemName::Rfc822Header => {
-                                ("RFC822.HEADER", SectionText::Header)
-                            }
-                            _ => ("RFC822.TEXT", SectionText::Text),
-                        };
-                        let data =
-                            extract(b, &r.index.structure, &SectionSpec { path: vec![], text });
-                        out.text(&format!("{label} "));
-                        out.literal(&data);
-                    }
-                    MessageDataItemName::Binary {
-                        section,
-                        partial: range,
-                        ..
-                    } => {
-                        let data = decoded.next().unwrap_or_default();
-                        let label = section_label(section);
-                        let data = match range {
-                            Some((origin, count)) => {
-                                out.text(&format!("BINARY[{label}]<{origin}> "));
-                                partial(&data, *origin, count.get())
-                            }
-                            None => {
-                                out.text(&format!("BINARY[{label}] "));
-                                &data[..]
-                            }
-                        };
-                        // RFC 3516 §4.2: literal8 exactly when the data holds NUL.
-                        if data.contains(&0) {
-                            out.text("~");
-                            out.literal(data);
-                        } else {
-                            out.literal(data);
-                        }
-                    }
-                    MessageDataItemName::BinarySize { section } => {
-                        let data = decoded.next().unwrap_or_default();
-                        out.text(&format!(
-                            "BINARY.SIZE[{}] {}",
-                            section_label(section),
-                            data.len()
-                        ));
+                if flags_changed.contains(&m.uid) && !flags_written {
+                    sep(out);
+                    out.text(&format!("FLAGS {}", flag_list(&m.flags)));
+                    // RFC 7162 §3.1.4: a flag change reported under CONDSTORE carries MODSEQ.
+                    if out.condstore && !modseq_requested {
+                        out.text(&format!(" MODSEQ ({})", m.modseq.max(1)));
                     }
                 }
+                out.text(")\r\n");
+                io.flush_if_large().await?;
             }
-            if flags_changed.contains(&m.uid) && !flags_written {
-                sep(out);
-                out.text(&format!("FLAGS {}", flag_list(&m.flags)));
-                // RFC 7162 §3.1.4: a flag change reported under CONDSTORE carries MODSEQ.
-                if out.condstore && !modseq_requested {
-                    out.text(&format!(" MODSEQ ({})", m.modseq.max(1)));
-                }
-            }
-            out.text(")\r\n");
-            io.flush_if_large().await?;
         }
     }
     Ok(Ok(Done::ok(if uid {
@@ -490,6 +507,29 @@ pub async fn fetch(
     } else {
         "FETCH completed"
     })))
+}
+
+/// Splits a chunk into groups whose bodies are read together: as many messages as fit in
+/// [`BLOB_GROUP_BYTES`] (at least one), so `FETCH 1:* BODY[]` never holds more than about that
+/// much body data at once however large the messages are.
+fn blob_groups<'a>(chunk: &'a [usize], sel: &Selected, blob_needed: bool) -> Vec<&'a [usize]> {
+    if !blob_needed {
+        return vec![chunk];
+    }
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (n, &i) in chunk.iter().enumerate() {
+        let size = sel.messages[i].size;
+        if n > start && bytes + size > BLOB_GROUP_BYTES {
+            groups.push(&chunk[start..n]);
+            (start, bytes) = (n, 0);
+        }
+        bytes += size;
+    }
+    if start < chunk.len() {
+        groups.push(&chunk[start..]);
+    }
+    groups
 }
 
 fn section_label(section: &[std::num::NonZeroU32]) -> String {

@@ -113,6 +113,8 @@ async fn delete_batch(shared: &Shared, blobs: &dyn BlobStore) -> Result<bool> {
             // A failure here leaves the row for the next collection, and the transaction
             // (and so the lock) ends with the error.
             blobs.delete(&BlobHash(hash.clone())).await?;
+            // A purged message leaves nothing of itself in memory either.
+            shared.indexes.remove(&hash);
         }
         sqlx::query("DELETE FROM blob_garbage WHERE hash = ?")
             .bind(&hash)

@@ -69,13 +69,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
 /// How long a connection waits for a lock held by another process (a backup, the CLI)
 /// before giving up with "storage unavailable".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers run beside the writer; the machine has few cores, so a handful is enough.
 const READ_CONNECTIONS: u32 = 8;
+/// Memory for parsed message indexes (`Shared::indexes`).
+const INDEX_CACHE_BYTES: usize = 32 << 20;
+/// Bytes of the database file each connection maps (SQLite's `mmap_size`).
+const MMAP_SIZE: u64 = 256 << 20;
+/// Page cache per connection, as SQLite's negative `cache_size`: KiB, here 16 MiB.
+const PAGE_CACHE_KIB: i64 = -16 * 1024;
 /// Writes waiting for the mailbox writer; senders wait beyond this (back-pressure on SMTP).
 const MAILBOX_WRITE_QUEUE: usize = 4096;
 /// Change notifications kept for slow IDLE listeners before they lag (they then re-sync).
@@ -86,12 +92,50 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     /// The mailbox writer's group commit (`deliver.rs`): deliveries, STORE, EXPUNGE.
     mailbox_writes: mpsc::Sender<deliver::Pending>,
-    writer: tokio::task::JoinHandle<()>,
+    writer: Dedicated,
     /// Notices other processes' commits (`heads.rs`).
     watcher: tokio::task::JoinHandle<()>,
     /// The outbound queue's group commit (`queue.rs`): enqueue, attempts, deletes.
     queue_writes: mpsc::Sender<queue::QueueWrite>,
-    queue_writer: tokio::task::JoinHandle<()>,
+    queue_writer: Dedicated,
+}
+
+/// A writer task on its own OS thread, with a single-threaded runtime of its own. A batch
+/// makes a dozen round trips to SQLite's thread per write; on the shared runtime each of
+/// them waited for a worker busy with every session's task (under the IMAP mixed load, a
+/// STORE took 30 ms, almost all of it queueing), while here the kernel wakes the writer as
+/// soon as SQLite answers.
+struct Dedicated {
+    /// Sent when the task ends; dropped unsent if it panicked.
+    done: oneshot::Receiver<()>,
+}
+
+impl Dedicated {
+    fn spawn<F>(name: &str, task: F) -> Result<Dedicated>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("{name} runtime: {e}")))?;
+        let (tx, done) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                runtime.block_on(task);
+                let _ = tx.send(());
+            })
+            .map_err(|e| StoreError::Unavailable(format!("{name} thread: {e}")))?;
+        Ok(Dedicated { done })
+    }
+
+    /// Waits until the task has ended (its queue closed and drained).
+    async fn join(self, name: &str) -> Result<()> {
+        self.done
+            .await
+            .map_err(|_| StoreError::Unavailable(format!("{name} stopped abnormally")))
+    }
 }
 
 /// What the writer task and the store methods share.
@@ -106,8 +150,11 @@ pub(crate) struct Shared {
     /// Every transaction the mailbox writer committed, and the writes (of any kind) they held.
     write_batches: AtomicU64,
     batched_writes: AtomicU64,
-    /// Views of large folders for SELECT (`read.rs`).
+    /// Views of folders for SELECT (`read.rs`).
     views: read::ViewCache,
+    /// Parsed indexes (envelope, body structure) of recently fetched messages, by hash
+    /// (`read.rs`): a list view fetches the same newest messages again and again.
+    indexes: crate::recent::RecentCache<congvu_wire::mime::MessageIndex>,
     /// Each folder's highest MODSEQ and row as last committed or read (`heads.rs`).
     heads: heads::Heads,
     /// The message files, once [`SqliteStore::guard_blobs`] was called: checked before a new
@@ -178,7 +225,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Pages are read through a memory map instead of a `pread` copy each (the list
+            // view's FETCH reads hundreds of pages), and each connection keeps more of them.
+            .pragma("mmap_size", MMAP_SIZE.to_string())
+            .pragma("cache_size", PAGE_CACHE_KIB.to_string());
         let mut write = SqliteConnection::connect_with(&options)
             .await
             .map_err(rows::db)?;
@@ -207,14 +258,17 @@ impl SqliteStore {
             write_batches: AtomicU64::new(0),
             batched_writes: AtomicU64::new(0),
             views: read::ViewCache::default(),
+            indexes: crate::recent::RecentCache::new(INDEX_CACHE_BYTES, 256 << 10),
             heads: heads::Heads::default(),
             blobs: std::sync::OnceLock::new(),
         });
         let (mailbox_writes, queue) = mpsc::channel(MAILBOX_WRITE_QUEUE);
-        let writer = tokio::spawn(deliver::run_writer(shared.clone(), queue));
+        let writer =
+            Dedicated::spawn("mailbox-writer", deliver::run_writer(shared.clone(), queue))?;
         let watcher = tokio::spawn(watch_other_writers(Arc::downgrade(&shared), data_version));
         let (queue_writes, queue_rx) = mpsc::channel(queue::QUEUE_WRITES);
-        let queue_writer = tokio::spawn(queue::run_writer(shared.clone(), queue_rx));
+        let queue_writer =
+            Dedicated::spawn("queue-writer", queue::run_writer(shared.clone(), queue_rx))?;
         Ok(SqliteStore {
             shared,
             mailbox_writes,
@@ -258,12 +312,8 @@ impl SqliteStore {
         let _ = watcher.await;
         drop(mailbox_writes);
         drop(queue_writes);
-        writer
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("delivery writer stopped: {e}")))?;
-        queue_writer
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("queue writer stopped: {e}")))?;
+        writer.join("delivery writer").await?;
+        queue_writer.join("queue writer").await?;
         shared.read.close().await;
         match Arc::try_unwrap(shared) {
             Ok(shared) => shared.write.into_inner().close().await.map_err(rows::db),
@@ -405,7 +455,7 @@ impl Store for SqliteStore {
     }
 
     async fn fetch_records(&self, folder: FolderId, uids: &[Uid]) -> Result<Vec<MessageRecord>> {
-        read::fetch_records(&self.shared.read, folder, uids).await
+        read::fetch_records(&self.shared, folder, uids).await
     }
 
     async fn sent_dates(&self, folder: FolderId) -> Result<Vec<(Uid, Option<i64>)>> {

@@ -2,14 +2,16 @@
 //! IDLE, NOOP, CONDSTORE and QRESYNC report.
 //!
 //! What this keeps true:
-//! - One query per call whatever the number of messages (no N+1): UID sets are bound as one
-//!   JSON array, expanded by `json_each`, and looked up by the (folder_id, uid) primary key.
+//! - A bounded number of queries per call whatever the number of messages (no N+1): UID sets
+//!   are bound as one JSON array, expanded by `json_each`, and looked up by the (folder_id,
+//!   uid) primary key. `fetch_records` reads the entries, then in one more query the indexes
+//!   of messages not in the index cache (`Shared::indexes`: content-addressed, so never stale).
 //! - `changes_since` reads the folder, the changed rows and the expunged UIDs in one read
 //!   transaction, i.e. on one WAL snapshot, so the three agree.
 //! - Records come from the index stored at delivery; the blob is never re-parsed.
-//! - The view of a large folder (`list_messages`) is kept in memory (`ViewCache`) and brought
-//!   up to date from `changes_since`, so SELECT of a 100,000-message folder reads only what
-//!   changed since the last SELECT by anyone. This is safe because every change to a folder's
+//! - The view of a folder (`list_messages`) is kept in memory (`ViewCache`) and brought up to
+//!   date from `changes_since`, so SELECT of a 100,000-message folder reads only what changed
+//!   since the last SELECT by anyone. This is safe because every change to a folder's
 //!   entries takes a new MODSEQ (`rows::allocate`): the same (folder, UIDVALIDITY, MODSEQ)
 //!   always names the same set of rows. `folder_view` hands the cached view itself (an
 //!   `Arc`) to every session and asks the database nothing when the folder row the caller
@@ -30,12 +32,11 @@ use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// Folders with fewer messages are read from the database each time (a few milliseconds);
-/// above it a SELECT is dominated by turning rows into summaries, which the cache avoids.
-const CACHED_FOLDER_MIN: usize = 2_000;
-/// Bound on cached folders: at ~70 bytes per message, 64 folders of 100k messages are 450 MB
-/// at worst, and real servers have a handful of folders that large.
-const CACHED_FOLDERS_MAX: usize = 64;
+/// Bound on the messages of all cached views together: at ~70 bytes per message, about
+/// 140 MB at worst. Every folder is cached, small ones too: a SELECT or NOOP then applies
+/// what changed since the view's MODSEQ instead of reading and converting every row again,
+/// and the sessions of one folder share its view instead of holding a copy each.
+const CACHED_MESSAGES_MAX: usize = 2_000_000;
 
 /// `SELECT` of what a view needs of an entry: `summary_from_row`'s columns, then the Date
 /// header copy (migration 0009).
@@ -48,40 +49,55 @@ macro_rules! select_view_entries {
     };
 }
 
-/// The last view read of each large folder. A view is tagged with its UIDVALIDITY and the
-/// MODSEQ it is current to; sessions share it (`Arc`) until they change their own copy.
+/// The last view read of each folder, within [`CACHED_MESSAGES_MAX`]. A view is tagged with
+/// its UIDVALIDITY and the MODSEQ it is current to; sessions share it (`Arc`) until they
+/// change their own copy.
 #[derive(Default)]
 pub(crate) struct ViewCache {
-    views: Mutex<HashMap<FolderId, Arc<FolderView>>>,
+    inner: Mutex<CachedViews>,
+}
+
+#[derive(Default)]
+struct CachedViews {
+    views: HashMap<FolderId, Arc<FolderView>>,
+    /// Messages in `views` together.
+    messages: usize,
 }
 
 impl ViewCache {
     fn get(&self, folder: FolderId) -> Option<Arc<FolderView>> {
-        self.views.lock().ok()?.get(&folder).cloned()
+        self.inner.lock().ok()?.views.get(&folder).cloned()
     }
 
     fn put(&self, folder: FolderId, view: &Arc<FolderView>) {
-        let Ok(mut views) = self.views.lock() else {
+        let Ok(mut cache) = self.inner.lock() else {
             return;
         };
-        if view.messages.len() < CACHED_FOLDER_MIN {
-            views.remove(&folder);
-            return;
-        }
+        let cache = &mut *cache;
         // Two sessions may refresh at once: keep the newer view.
-        if let Some(old) = views.get(&folder)
+        if let Some(old) = cache.views.get(&folder)
             && old.uidvalidity == view.uidvalidity
             && old.modseq > view.modseq
         {
             return;
         }
-        if views.len() >= CACHED_FOLDERS_MAX && !views.contains_key(&folder) {
+        if let Some(old) = cache.views.remove(&folder) {
+            cache.messages -= old.messages.len();
+        }
+        if view.messages.len() > CACHED_MESSAGES_MAX {
+            return;
+        }
+        while cache.messages + view.messages.len() > CACHED_MESSAGES_MAX {
             // Any victim will do: a folder read again is simply loaded again.
-            if let Some(victim) = views.keys().next().copied() {
-                views.remove(&victim);
+            let Some(victim) = cache.views.keys().next().copied() else {
+                break;
+            };
+            if let Some(old) = cache.views.remove(&victim) {
+                cache.messages -= old.messages.len();
             }
         }
-        views.insert(folder, view.clone());
+        cache.messages += view.messages.len();
+        cache.views.insert(folder, view.clone());
     }
 }
 
@@ -256,53 +272,101 @@ async fn changed_rows(
 /// `search_folded` are left empty (they can be large, and searching goes through
 /// `search_text`).
 pub(super) async fn fetch_records(
-    read: &SqlitePool,
+    shared: &Shared,
     folder: FolderId,
     uids: &[Uid],
 ) -> Result<Vec<MessageRecord>> {
     let rows = sqlx::query(
-        "SELECT e.uid, e.modseq, e.flags, e.keywords, e.internal_date, e.size, \
-         e.message_hash, m.size, m.sent_at, m.subject, m.from_display, m.message_id, m.has_attachments, \
-         m.envelope, m.structure \
-         FROM mailbox_entries e JOIN messages m ON m.hash = e.message_hash \
-         WHERE e.folder_id = ? AND e.uid IN (SELECT value FROM json_each(?)) ORDER BY e.uid",
+        "SELECT uid, modseq, flags, keywords, internal_date, size, message_hash \
+         FROM mailbox_entries WHERE folder_id = ? AND uid IN (SELECT value FROM json_each(?)) \
+         ORDER BY uid",
     )
     .bind(folder)
     .bind(rows::uid_set(uids))
-    .fetch_all(read)
+    .fetch_all(&shared.read)
     .await
     .map_err(db)?;
-    rows.iter().map(record_from_row).collect()
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let hash: String = row.try_get(rows::SUMMARY_COLUMNS).map_err(db)?;
+        entries.push((summary_from_row(row)?, hash));
+    }
+    // Indexes parsed before are shared from memory; the others are read in one query.
+    let mut indexes: HashMap<&str, Arc<MessageIndex>> = HashMap::new();
+    let mut missing: Vec<&str> = Vec::new();
+    for (_, hash) in &entries {
+        match shared.indexes.get(hash) {
+            Some(index) => {
+                indexes.insert(hash, index);
+            }
+            None => missing.push(hash),
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        missing.dedup();
+        let json = serde_json::to_string(&missing)
+            .map_err(|e| StoreError::Unavailable(format!("encoding hashes: {e}")))?;
+        let rows = sqlx::query(
+            "SELECT hash, size, sent_at, subject, from_display, message_id, has_attachments, \
+             envelope, structure FROM messages WHERE hash IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json)
+        .fetch_all(&shared.read)
+        .await
+        .map_err(db)?;
+        for row in &rows {
+            let (hash, index, cost) = index_from_row(row)?;
+            let index = Arc::new(index);
+            shared.indexes.insert(&hash, index.clone(), cost);
+            if let Some(key) = missing.iter().find(|k| **k == hash) {
+                indexes.insert(key, index);
+            }
+        }
+    }
+    // An entry whose message row is gone was expunged and collected meanwhile: left out,
+    // like an entry expunged before the first query.
+    Ok(entries
+        .iter()
+        .filter_map(|(summary, hash)| {
+            indexes.get(hash.as_str()).map(|index| MessageRecord {
+                summary: summary.clone(),
+                blob: BlobHash(hash.clone()),
+                index: index.clone(),
+            })
+        })
+        .collect())
 }
 
-fn record_from_row(row: &SqliteRow) -> Result<MessageRecord> {
-    let summary = summary_from_row(row)?;
-    let col = rows::SUMMARY_COLUMNS;
+/// A message's index from a `fetch_records` row of `messages`, with its hash and roughly the
+/// memory it takes (for the cache's budget).
+fn index_from_row(row: &SqliteRow) -> Result<(String, MessageIndex, usize)> {
     let get_err = |e| db(e);
-    let envelope: String = row.try_get(col + 7).map_err(get_err)?;
-    let structure: String = row.try_get(col + 8).map_err(get_err)?;
+    let hash: String = row.try_get(0).map_err(get_err)?;
+    let envelope: String = row.try_get(7).map_err(get_err)?;
+    let structure: String = row.try_get(8).map_err(get_err)?;
     let corrupt = |what: &str, e: serde_json::Error| {
         StoreError::Unavailable(format!("database corrupted: {what}: {e}"))
     };
-    let size: i64 = row.try_get(col + 1).map_err(get_err)?;
+    let size: i64 = row.try_get(1).map_err(get_err)?;
+    let subject: String = row.try_get(3).map_err(get_err)?;
+    let from_display: String = row.try_get(4).map_err(get_err)?;
+    // Parsed JSON takes about twice its text in memory (strings, vectors, their headers).
+    let cost = 256 + 2 * (envelope.len() + structure.len()) + subject.len() + from_display.len();
     let index = MessageIndex {
         size: u64::try_from(size)
             .map_err(|_| StoreError::Unavailable("database corrupted: size".into()))?,
         envelope: serde_json::from_str(&envelope).map_err(|e| corrupt("envelope", e))?,
         structure: serde_json::from_str(&structure).map_err(|e| corrupt("body structure", e))?,
-        sent_at: row.try_get(col + 2).map_err(get_err)?,
-        subject: row.try_get(col + 3).map_err(get_err)?,
-        from_display: row.try_get(col + 4).map_err(get_err)?,
-        message_id: row.try_get(col + 5).map_err(get_err)?,
+        sent_at: row.try_get(2).map_err(get_err)?,
+        subject,
+        from_display,
+        message_id: row.try_get(5).map_err(get_err)?,
         search_exact: SearchFields::default(),
         search_folded: SearchFields::default(),
-        has_attachments: row.try_get(col + 6).map_err(get_err)?,
+        has_attachments: row.try_get(6).map_err(get_err)?,
     };
-    Ok(MessageRecord {
-        summary,
-        blob: BlobHash(row.try_get(col).map_err(get_err)?),
-        index: Arc::new(index),
-    })
+    Ok((hash, index, cost))
 }
 
 pub(super) async fn changes_since(

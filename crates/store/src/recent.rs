@@ -1,0 +1,102 @@
+//! A bounded in-memory cache of immutable things addressed by content: message bodies by
+//! their BLAKE3 hash (`blob_fs.rs`) and the parsed index of a message (`sqlite/read.rs`).
+//!
+//! What this keeps true:
+//! - Nothing here can go stale: the key is the hash of the bytes, and what a hash names never
+//!   changes. The only removal that matters is a blob's deletion (garbage collection), which
+//!   removes it here too; and a deleted blob is no longer reachable from any mailbox entry.
+//! - Memory is bounded by `budget`, counted in the bytes the caller says an entry costs.
+//!   When full, entries are dropped in the order of the map (unrelated to their age, like a
+//!   random choice): simpler than an LRU list and close to it for a working set much larger
+//!   or much smaller than the budget, which is where a mail server lives.
+//!
+//! Written by hand: the crates that do this (lru, moka, quick_cache) bring more than these 60
+//! lines need, and none is already in the dependency tree.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub(crate) struct RecentCache<V> {
+    inner: Mutex<Entries<V>>,
+    budget: usize,
+    /// Entries costing more are not kept: one large message must not push out hundreds.
+    max_entry: usize,
+}
+
+struct Entries<V> {
+    map: HashMap<String, (Arc<V>, usize)>,
+    cost: usize,
+}
+
+impl<V> RecentCache<V> {
+    pub(crate) fn new(budget: usize, max_entry: usize) -> Self {
+        RecentCache {
+            inner: Mutex::new(Entries {
+                map: HashMap::new(),
+                cost: 0,
+            }),
+            budget,
+            max_entry: max_entry.min(budget),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<V>> {
+        let entries = self.inner.lock().ok()?;
+        entries.map.get(key).map(|(v, _)| v.clone())
+    }
+
+    /// Keeps `value` unless it alone costs more than `max_entry`.
+    pub(crate) fn insert(&self, key: &str, value: Arc<V>, cost: usize) {
+        if cost > self.max_entry {
+            return;
+        }
+        let Ok(mut entries) = self.inner.lock() else {
+            return;
+        };
+        let entries = &mut *entries;
+        if entries.map.contains_key(key) {
+            return;
+        }
+        while entries.cost + cost > self.budget {
+            let Some(victim) = entries.map.keys().next().cloned() else {
+                break;
+            };
+            if let Some((_, c)) = entries.map.remove(&victim) {
+                entries.cost -= c;
+            }
+        }
+        entries.cost += cost;
+        entries.map.insert(key.to_owned(), (value, cost));
+    }
+
+    pub(crate) fn remove(&self, key: &str) {
+        if let Ok(mut entries) = self.inner.lock()
+            && let Some((_, c)) = entries.map.remove(key)
+        {
+            entries.cost -= c;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_within_its_budget() {
+        let cache = RecentCache::new(100, 25);
+        for i in 0..50 {
+            cache.insert(&format!("k{i}"), Arc::new(i), 10);
+            let entries = cache.inner.lock().expect("lock");
+            assert!(entries.cost <= 100);
+            assert_eq!(entries.cost, entries.map.len() * 10);
+        }
+        // The last one is always kept; too large a value never is.
+        assert_eq!(cache.get("k49").as_deref(), Some(&49));
+        cache.insert("big", Arc::new(0), 26);
+        assert!(cache.get("big").is_none());
+        cache.remove("k49");
+        assert!(cache.get("k49").is_none());
+        assert_eq!(cache.inner.lock().expect("lock").map.len(), 9);
+    }
+}
