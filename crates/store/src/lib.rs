@@ -407,6 +407,11 @@ pub trait Store: Send + Sync + 'static {
     fn unchanged_since(&self, _folder: FolderId, _modseq: ModSeq) -> bool {
         false
     }
+    /// Makes what this process remembers of folders (see `unchanged_since`) catch up now with
+    /// commits made by other processes, instead of within the second. Every login calls it
+    /// (`login::check_login`), so a session always starts from everything committed before it,
+    /// an operator's `quarantine release` or `purge` included.
+    async fn notice_other_writers(&self) {}
     /// The folder's messages with their Date headers, current to `folder.highest_modseq` or
     /// later (callers pass the folder row they just read). Backends may hand the same view
     /// to many sessions; the default copies `list_messages` and `sent_dates`.

@@ -193,6 +193,8 @@ pub async fn check_login(
 ) -> Result<LoginOk, LoginRefusal> {
     let login = address.trim().to_lowercase();
     let security = &policy.security;
+    // The session about to start must see what the CLI committed a moment ago.
+    store.notice_other_writers().await;
     if security.login_backoff {
         match backoff_wait(store, security, &login, source_ip, now).await {
             Ok(Some(retry_after)) => {

@@ -9,7 +9,7 @@
 //! - A STORE is committed by the mailbox writer (`deliver.rs`) with the other writes queued
 //!   beside it, in one transaction and one fsync; its caller is answered after that commit.
 
-use super::rows::{self, allocate, db, folder_owner, summary_from_row};
+use super::rows::{self, db, folder_owner, next_modseq, summary_from_row};
 use crate::{FolderChange, FolderId, ModSeq, Result, StoreFlagsResult, Uid};
 use congvu_core::{Flags, flags::FlagOp};
 use sqlx::sqlite::SqliteConnection;
@@ -36,7 +36,6 @@ pub(super) async fn apply(
         ref flags,
         unchanged_since,
     } = *change;
-    let (account, _) = folder_owner(conn, folder).await?;
     let rows = sqlx::query(
         "SELECT uid, modseq, flags, keywords, internal_date, size FROM mailbox_entries \
          WHERE folder_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
@@ -47,6 +46,10 @@ pub(super) async fn apply(
     .await
     .map_err(db)?;
 
+    if rows.is_empty() {
+        // Only to answer NotFound for a folder that is gone (the common case reads nothing more).
+        folder_owner(conn, folder).await?;
+    }
     let mut result = StoreFlagsResult::default();
     let mut changing = Vec::new();
     for row in &rows {
@@ -68,7 +71,7 @@ pub(super) async fn apply(
         return Ok((result, Vec::new()));
     }
 
-    let (_, modseq) = allocate(conn, folder, 0).await?;
+    let (account, modseq) = next_modseq(conn, folder).await?;
     for summary in &mut changing {
         sqlx::query("UPDATE mailbox_entries SET flags = ?, keywords = ?, modseq = ? WHERE folder_id = ? AND uid = ?")
             .bind(i64::from(summary.flags.system))

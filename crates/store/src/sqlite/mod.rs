@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     /// The message files, once [`SqliteStore::guard_blobs`] was called: checked before a new
     /// reference to a blob is committed (`garbage.rs`).
     blobs: std::sync::OnceLock<Arc<dyn crate::BlobStore>>,
+    /// `PRAGMA data_version` of the write connection when last read (`notice_other_writers`).
+    data_version: std::sync::atomic::AtomicI64,
 }
 
 /// Counters of the group commit, for metrics and tests: `deliveries / batches` is the
@@ -184,33 +186,36 @@ impl Shared {
     }
 }
 
-/// Looks every [`heads::WATCH_INTERVAL`] for commits by another process (`PRAGMA
-/// data_version` on the write connection changes only then) and makes `heads` forget what it
-/// knew. Ends when the store is gone.
-async fn watch_other_writers(shared: std::sync::Weak<Shared>, baseline: i64) {
-    let mut last = baseline;
+/// Looks every [`heads::WATCH_INTERVAL`] for commits by another process (the CLI) and makes
+/// `heads` forget what it knew. Ends when the store is gone.
+async fn watch_other_writers(shared: std::sync::Weak<Shared>) {
     loop {
         tokio::time::sleep(heads::WATCH_INTERVAL).await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let version = {
-            let mut conn = shared.write.lock().await;
-            sqlx::query_scalar::<_, i64>("PRAGMA data_version")
-                .fetch_one(&mut *conn)
-                .await
-        };
-        match version {
-            Ok(v) => {
-                if v != last {
-                    shared.heads.forget_all();
-                }
-                last = v;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading data_version failed");
+        notice_other_writers(&shared).await;
+    }
+}
+
+/// Makes `heads` forget what it knew when another process committed since the last look:
+/// `PRAGMA data_version` on the write connection changes only then.
+async fn notice_other_writers(shared: &Shared) {
+    let version = {
+        let mut conn = shared.write.lock().await;
+        sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+            .fetch_one(&mut *conn)
+            .await
+    };
+    match version {
+        Ok(v) => {
+            if shared.data_version.swap(v, Ordering::Relaxed) != v {
                 shared.heads.forget_all();
             }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading data_version failed");
+            shared.heads.forget_all();
         }
     }
 }
@@ -261,11 +266,12 @@ impl SqliteStore {
             indexes: crate::recent::RecentCache::new(INDEX_CACHE_BYTES, 256 << 10),
             heads: heads::Heads::default(),
             blobs: std::sync::OnceLock::new(),
+            data_version: std::sync::atomic::AtomicI64::new(data_version),
         });
         let (mailbox_writes, queue) = mpsc::channel(MAILBOX_WRITE_QUEUE);
         let writer =
             Dedicated::spawn("mailbox-writer", deliver::run_writer(shared.clone(), queue))?;
-        let watcher = tokio::spawn(watch_other_writers(Arc::downgrade(&shared), data_version));
+        let watcher = tokio::spawn(watch_other_writers(Arc::downgrade(&shared)));
         let (queue_writes, queue_rx) = mpsc::channel(queue::QUEUE_WRITES);
         let queue_writer =
             Dedicated::spawn("queue-writer", queue::run_writer(shared.clone(), queue_rx))?;
@@ -472,6 +478,10 @@ impl Store for SqliteStore {
 
     fn unchanged_since(&self, folder: FolderId, modseq: ModSeq) -> bool {
         self.shared.heads.unchanged_since(folder, modseq)
+    }
+
+    async fn notice_other_writers(&self) {
+        notice_other_writers(&self.shared).await
     }
 
     async fn search_text(

@@ -186,6 +186,24 @@ pub(super) async fn allocate(
     Ok((first, to_modseq(get(&row, 1)?)?))
 }
 
+/// Takes the folder's next MODSEQ for a change that adds no message (a STORE), inside a write
+/// transaction; with the folder's owner, in the same statement (one round trip, not two).
+pub(super) async fn next_modseq(
+    conn: &mut SqliteConnection,
+    folder: crate::FolderId,
+) -> Result<(crate::AccountId, ModSeq)> {
+    let row = sqlx::query(
+        "UPDATE folders SET highest_modseq = highest_modseq + 1 WHERE id = ? \
+         RETURNING account_id, highest_modseq",
+    )
+    .bind(folder)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?
+    .ok_or_else(|| StoreError::NotFound(format!("folder {folder}")))?;
+    Ok((get(&row, 0)?, to_modseq(get(&row, 1)?)?))
+}
+
 /// Keywords are stored space-separated (`Flags::keywords_column`): one with whitespace or a
 /// control character would come back as something else, so it is refused here. RFC 9051
 /// §2.3.2 makes a keyword an atom, which has neither.
