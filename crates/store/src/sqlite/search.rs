@@ -25,6 +25,19 @@ macro_rules! search_sql {
     };
 }
 
+/// A search of one header field: the narrow `message_header_text` (migration 0015), never the
+/// wide `messages` rows, whose header search columns sit after the body text.
+macro_rules! header_sql {
+    ($column:literal) => {
+        concat!(
+            "SELECT e.uid FROM mailbox_entries e JOIN message_header_text h ON h.hash = e.message_hash \
+             WHERE e.folder_id = ? AND instr(h.",
+            $column,
+            ", ?) > 0 ORDER BY e.uid"
+        )
+    };
+}
+
 macro_rules! any_of {
     ($prefix:literal) => {
         search_sql!(concat!(
@@ -48,18 +61,18 @@ macro_rules! any_of {
 /// The static SQL for a field and column set, and how many times it binds the needle.
 fn query_for(field: TextField, exact: bool) -> (&'static str, usize) {
     match (field, exact) {
-        (TextField::Subject, true) => (search_sql!("instr(m.search_exact_subject, ?) > 0"), 1),
-        (TextField::From, true) => (search_sql!("instr(m.search_exact_from, ?) > 0"), 1),
-        (TextField::To, true) => (search_sql!("instr(m.search_exact_to, ?) > 0"), 1),
-        (TextField::Cc, true) => (search_sql!("instr(m.search_exact_cc, ?) > 0"), 1),
-        (TextField::Bcc, true) => (search_sql!("instr(m.search_exact_bcc, ?) > 0"), 1),
+        (TextField::Subject, true) => (header_sql!("exact_subject"), 1),
+        (TextField::From, true) => (header_sql!("exact_from"), 1),
+        (TextField::To, true) => (header_sql!("exact_to"), 1),
+        (TextField::Cc, true) => (header_sql!("exact_cc"), 1),
+        (TextField::Bcc, true) => (header_sql!("exact_bcc"), 1),
         (TextField::Body, true) => (search_sql!("instr(m.search_exact_body, ?) > 0"), 1),
         (TextField::Text, true) => (any_of!("search_exact_"), 6),
-        (TextField::Subject, false) => (search_sql!("instr(m.search_folded_subject, ?) > 0"), 1),
-        (TextField::From, false) => (search_sql!("instr(m.search_folded_from, ?) > 0"), 1),
-        (TextField::To, false) => (search_sql!("instr(m.search_folded_to, ?) > 0"), 1),
-        (TextField::Cc, false) => (search_sql!("instr(m.search_folded_cc, ?) > 0"), 1),
-        (TextField::Bcc, false) => (search_sql!("instr(m.search_folded_bcc, ?) > 0"), 1),
+        (TextField::Subject, false) => (header_sql!("folded_subject"), 1),
+        (TextField::From, false) => (header_sql!("folded_from"), 1),
+        (TextField::To, false) => (header_sql!("folded_to"), 1),
+        (TextField::Cc, false) => (header_sql!("folded_cc"), 1),
+        (TextField::Bcc, false) => (header_sql!("folded_bcc"), 1),
         (TextField::Body, false) => (search_sql!("instr(m.search_folded_body, ?) > 0"), 1),
         (TextField::Text, false) => (any_of!("search_folded_"), 6),
     }
