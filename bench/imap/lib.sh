@@ -132,7 +132,7 @@ populate_both() {
     for i in $(seq "$first" $((first + users - 1))); do
       local dir; dir=$(peer_maildir "$i" "$folder")
       rm -rf "$dir/cur" "$dir/new" "$dir/tmp" "$dir"/dovecot*
-      "$LOAD" populate --mbox "$MBOX" --max-size $MAX_SIZE --count "$n" --maildir "$dir"
+      "$LOAD" populate --mbox "$MBOX" --max-size $MAX_SIZE --count "$n" --first-user "$i" --maildir "$dir"
       chown -R vmail:vmail "$PEERS_DIR/vmail/$DOMAIN"
     done
   fi

@@ -200,7 +200,7 @@ async fn client(
             ],
         };
         if kind == 6 {
-            let (m, _) = message(&mbox, appended);
+            let (m, _) = message(&mbox, 0, appended);
             appended += 1;
             let start = Instant::now();
             let reply = conn.append(&folder, "\\Seen", &m).await?;

@@ -3,8 +3,11 @@
 //! (RFC 7888 LITERAL+, which both congvu and Dovecot advertise) while a second task reads the
 //! tagged replies, so the server is never waiting for the client.
 //!
-//! Message `j` is mbox message `j % len` with an `X-Bench-Seq: j` header in front, so no two
-//! are byte-identical; about 70% are \Seen and one in 17 is \Flagged, like a real mailbox.
+//! Message `j` of user `u` is mbox message `j % len` with an `X-Bench-Seq: u.j` header in
+//! front, so no two are byte-identical, within a mailbox or across them (congvu stores a
+//! message once however many mailboxes hold it, and caches by content: identical mailboxes
+//! would measure that instead of the server); about 70% are \Seen and one in 17 is
+//! \Flagged, like a real mailbox.
 
 use crate::Server;
 use crate::imap::{self, Conn};
@@ -54,7 +57,12 @@ fn maildir_flags(flags: &str) -> &'static str {
     }
 }
 
-fn write_maildir(dir: &std::path::Path, mbox: &[Vec<u8>], count: usize) -> Result<usize> {
+fn write_maildir(
+    dir: &std::path::Path,
+    mbox: &[Vec<u8>],
+    user: u32,
+    count: usize,
+) -> Result<usize> {
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(dir.join(sub))?;
     }
@@ -64,7 +72,7 @@ fn write_maildir(dir: &std::path::Path, mbox: &[Vec<u8>], count: usize) -> Resul
         .as_secs();
     let mut bytes = 0;
     for j in 0..count {
-        let (m, flags) = message(mbox, j);
+        let (m, flags) = message(mbox, user, j);
         // Maildir files hold LF line ends; Dovecot adds the CRs when it serves them. S= is the
         // file's size, W= the size with CRLF (RFC822.SIZE), as Dovecot writes them.
         let lf: Vec<u8> = m.iter().copied().filter(|&b| b != b'\r').collect();
@@ -131,10 +139,10 @@ pub fn read_mbox(path: &std::path::Path, max_size: usize) -> Result<Vec<Vec<u8>>
     Ok(messages)
 }
 
-/// Message `j` of the benchmark: its bytes and flags.
-pub fn message(mbox: &[Vec<u8>], j: usize) -> (Vec<u8>, &'static str) {
+/// Message `j` of user `user` in the benchmark: its bytes and flags.
+pub fn message(mbox: &[Vec<u8>], user: u32, j: usize) -> (Vec<u8>, &'static str) {
     let base = &mbox[j % mbox.len()];
-    let mut m = format!("X-Bench-Seq: {j}\r\n").into_bytes();
+    let mut m = format!("X-Bench-Seq: {user}.{j}\r\n").into_bytes();
     m.extend_from_slice(base);
     let flags = match (j % 10 < 7, j.is_multiple_of(17)) {
         (true, true) => "\\Seen \\Flagged",
@@ -151,7 +159,7 @@ pub async fn run(server: &Server, o: Opts) -> Result<()> {
     let start = Instant::now();
     let mut bytes = 0usize;
     if let Some(dir) = &o.maildir {
-        bytes = write_maildir(dir, &mbox, o.count)?;
+        bytes = write_maildir(dir, &mbox, o.first_user, o.count)?;
         let secs = start.elapsed().as_secs_f64();
         println!(
             "RESULT mode=populate-maildir messages={} bytes={bytes} seconds={secs:.2}",
@@ -182,7 +190,7 @@ pub async fn run(server: &Server, o: Opts) -> Result<()> {
                 let reading = tokio::spawn(imap::read_tagged_replies(reader, n));
                 let mut sent = 0usize;
                 for (k, j) in mine.iter().enumerate() {
-                    let (m, flags) = message(&mbox, *j);
+                    let (m, flags) = message(&mbox, user, *j);
                     let mut cmd = format!(
                         "p{k} APPEND {} ({flags}) {{{}+}}\r\n",
                         imap::quote(&folder),
@@ -235,8 +243,8 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0], b"Subject: x\r\n\r\nhi\r\nFrom here\r\n");
         assert_eq!(m[1], b"Subject: y\r\n\r\nyo\r\n");
-        let (bytes, flags) = message(&m, 3);
-        assert!(bytes.starts_with(b"X-Bench-Seq: 3\r\nSubject: y"));
+        let (bytes, flags) = message(&m, 7, 3);
+        assert!(bytes.starts_with(b"X-Bench-Seq: 7.3\r\nSubject: y"));
         assert_eq!(flags, "\\Seen"); // 3 % 10 < 7
     }
 }
