@@ -203,6 +203,10 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    fn forget_cached(&self) {
+        self.inner.recent.clear();
+    }
+
     fn contains(&self, hash: &BlobHash) -> bool {
         blob_path(&self.inner.root, &hash.0).is_ok_and(|path| path.exists())
     }

@@ -1055,6 +1055,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes the blob (durably); a blob that is not there is not an error. Only
     /// [`Store::collect_garbage`] calls this, when nothing references the blob.
     async fn delete(&self, hash: &BlobHash) -> Result<()>;
+    /// Drops every blob kept in memory: another process may have deleted some (the SQLite
+    /// store calls it when it notices another process's commit).
+    fn forget_cached(&self) {}
     /// Whether the blob is on disk: the store checks it before a new reference is committed,
     /// so a blob collected between a `put` that found it present and the commit is noticed.
     fn contains(&self, hash: &BlobHash) -> bool;

@@ -5,6 +5,9 @@
 //! - Nothing here can go stale: the key is the hash of the bytes, and what a hash names never
 //!   changes. The only removal that matters is a blob's deletion (garbage collection), which
 //!   removes it here too; and a deleted blob is no longer reachable from any mailbox entry.
+//!   When another process (the CLI's `purge`, `quarantine delete`) commits, the SQLite store
+//!   clears both caches as soon as it notices (`sqlite::notice_other_writers`), so a purged
+//!   message's bytes do not stay in this process's memory either.
 //! - Memory is bounded by `budget`, counted in the bytes the caller says an entry costs.
 //!   When full, entries are dropped in the order of the map (unrelated to their age, like a
 //!   random choice): simpler than an LRU list and close to it for a working set much larger
@@ -69,6 +72,14 @@ impl<V> RecentCache<V> {
         entries.map.insert(key.to_owned(), (value, cost));
     }
 
+    /// Drops everything (another process may have purged what is cached).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut entries) = self.inner.lock() {
+            entries.map.clear();
+            entries.cost = 0;
+        }
+    }
+
     pub(crate) fn remove(&self, key: &str) {
         if let Ok(mut entries) = self.inner.lock()
             && let Some((_, c)) = entries.map.remove(key)
@@ -98,5 +109,8 @@ mod tests {
         cache.remove("k49");
         assert!(cache.get("k49").is_none());
         assert_eq!(cache.inner.lock().expect("lock").map.len(), 9);
+        cache.clear();
+        assert!(cache.get("k48").is_none());
+        assert_eq!(cache.inner.lock().expect("lock").cost, 0);
     }
 }

@@ -186,6 +186,17 @@ impl Shared {
     }
 }
 
+/// After another process's commit: the folder heads may be old, and the message caches may
+/// hold what it purged (an operator's `purge` must leave no copy in this process's memory
+/// either); views stay, as they are checked against the folder's MODSEQ when used.
+fn forget_what_others_may_have_changed(shared: &Shared) {
+    shared.heads.forget_all();
+    shared.indexes.clear();
+    if let Some(blobs) = shared.blobs.get() {
+        blobs.forget_cached();
+    }
+}
+
 /// Looks every [`heads::WATCH_INTERVAL`] for commits by another process (the CLI) and makes
 /// `heads` forget what it knew. Ends when the store is gone.
 async fn watch_other_writers(shared: std::sync::Weak<Shared>) {
@@ -210,12 +221,12 @@ async fn notice_other_writers(shared: &Shared) {
     match version {
         Ok(v) => {
             if shared.data_version.swap(v, Ordering::Relaxed) != v {
-                shared.heads.forget_all();
+                forget_what_others_may_have_changed(shared);
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "reading data_version failed");
-            shared.heads.forget_all();
+            forget_what_others_may_have_changed(shared);
         }
     }
 }
