@@ -54,12 +54,6 @@ struct Inner {
     recent: RecentCache<Vec<u8>>,
 }
 
-impl std::fmt::Debug for RecentCache<Vec<u8>> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RecentCache")
-    }
-}
-
 impl FsBlobStore {
     /// Opens (creating if needed) the store rooted at `dir` and removes temporary files left
     /// by a crash.
@@ -119,16 +113,10 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn get(&self, hash: &BlobHash) -> Result<Arc<Vec<u8>>> {
-        if let Some(data) = self.inner.recent.get(&hash.0) {
-            return Ok(data);
-        }
-        let root = self.inner.root.clone();
-        let wanted = hash.clone();
-        let data = tokio::task::spawn_blocking(move || read_verified(&root, &wanted))
+        self.get_many(std::slice::from_ref(hash))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("blob reader stopped: {e}")))??;
-        self.inner.recent.insert(&hash.0, data.clone(), data.len());
-        Ok(data)
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("blob not read".into())))
     }
 
     async fn get_many(&self, hashes: &[BlobHash]) -> Vec<Result<Arc<Vec<u8>>>> {

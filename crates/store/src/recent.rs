@@ -31,6 +31,14 @@ struct Entries<V> {
     cost: usize,
 }
 
+impl<V> std::fmt::Debug for RecentCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentCache")
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<V> RecentCache<V> {
     pub(crate) fn new(budget: usize, max_entry: usize) -> Self {
         RecentCache {

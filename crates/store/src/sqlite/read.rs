@@ -292,12 +292,12 @@ pub(super) async fn fetch_records(
         entries.push((summary_from_row(row)?, hash));
     }
     // Indexes parsed before are shared from memory; the others are read in one query.
-    let mut indexes: HashMap<&str, Arc<MessageIndex>> = HashMap::new();
+    let mut indexes: HashMap<String, Arc<MessageIndex>> = HashMap::new();
     let mut missing: Vec<&str> = Vec::new();
     for (_, hash) in &entries {
         match shared.indexes.get(hash) {
             Some(index) => {
-                indexes.insert(hash, index);
+                indexes.insert(hash.clone(), index);
             }
             None => missing.push(hash),
         }
@@ -319,9 +319,7 @@ pub(super) async fn fetch_records(
             let (hash, index, cost) = index_from_row(row)?;
             let index = Arc::new(index);
             shared.indexes.insert(&hash, index.clone(), cost);
-            if let Some(key) = missing.iter().find(|k| **k == hash) {
-                indexes.insert(key, index);
-            }
+            indexes.insert(hash, index);
         }
     }
     // An entry whose message row is gone was expunged and collected meanwhile: left out,
@@ -329,7 +327,7 @@ pub(super) async fn fetch_records(
     Ok(entries
         .iter()
         .filter_map(|(summary, hash)| {
-            indexes.get(hash.as_str()).map(|index| MessageRecord {
+            indexes.get(hash).map(|index| MessageRecord {
                 summary: summary.clone(),
                 blob: BlobHash(hash.clone()),
                 index: index.clone(),
