@@ -191,3 +191,141 @@ async fn cached_view_equals_a_fresh_read() {
     assert_eq!(whole.modseq, patched.modseq);
     assert_eq!(whole.first_unseen, patched.first_unseen);
 }
+
+/// The writer brings cached views forward with each batch (`ViewCache::advance`), and FETCH
+/// records, `changes_since` and header SEARCH are then answered from the view without a query.
+/// All of it must equal what a second store, with nothing cached, reads from the database:
+/// after concurrent flag changes (one message and many), expunges and deliveries, which the
+/// writer commits in shared batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_kept_by_the_writer_equal_the_database() {
+    use congvu_store::TextField;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, blobs) = open(dir.path()).await;
+    let account = conformance::new_account(&store, "ghi").await;
+    let inbox = conformance::folder(&store, &account, "INBOX").await;
+    for n in 0..40 {
+        let msg = message(&blobs, n, Some(1_600_000_000 + n as i64)).await;
+        deliver(&store, &msg, &account).await;
+    }
+    let before = view(&store, &inbox).await;
+    let since = before.modseq;
+    let uids: Vec<Uid> = before.messages.iter().map(|m| m.uid).collect();
+
+    let mut tasks = Vec::new();
+    for t in 0..4usize {
+        let (store, blobs, account, uids) =
+            (store.clone(), blobs.clone(), account.clone(), uids.clone());
+        tasks.push(tokio::spawn(async move {
+            let flagged = Flags::from_names(["\\Flagged"]);
+            let deleted = Flags::from_names(["\\Deleted"]);
+            for round in 0..10usize {
+                let uid = uids[(t * 10 + round) % uids.len()];
+                let op = if round % 3 == 0 {
+                    FlagOp::Remove
+                } else {
+                    FlagOp::Add
+                };
+                store
+                    .store_flags(inbox.id, &[uid], op, &flagged, None)
+                    .await
+                    .expect("store one");
+                if round % 4 == 1 {
+                    let many = &uids[t * 10..t * 10 + 5];
+                    store
+                        .store_flags(
+                            inbox.id,
+                            many,
+                            FlagOp::Add,
+                            &Flags::from_names(["\\Seen"]),
+                            None,
+                        )
+                        .await
+                        .expect("store many");
+                }
+                if round % 5 == 2 {
+                    let victim = uids[t * 10 + 9 - round / 5];
+                    store
+                        .store_flags(inbox.id, &[victim], FlagOp::Add, &deleted, None)
+                        .await
+                        .expect("mark deleted");
+                    store
+                        .expunge(inbox.id, Some(&[victim]))
+                        .await
+                        .expect("expunge");
+                }
+                if round % 3 == 1 {
+                    let msg = message(&blobs, 100 + t * 10 + round, None).await;
+                    deliver(&store, &msg, &account).await;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer task");
+    }
+
+    let fresh: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("meta.sqlite"))
+            .await
+            .expect("open a second store"),
+    );
+    // Changes first: the second store has no view yet, so this is read from the database.
+    let expected = fresh
+        .changes_since(inbox.id, since)
+        .await
+        .expect("changes, db");
+    let got = store
+        .changes_since(inbox.id, since)
+        .await
+        .expect("changes, view");
+    assert_eq!(got, expected);
+    assert!(!expected.expunged.is_empty() && !expected.changed.is_empty());
+
+    let kept = view(&store, &inbox).await;
+    let whole = view(&fresh, &inbox).await;
+    assert_eq!(kept.modseq, whole.modseq);
+    assert_eq!(kept.messages, whole.messages);
+    assert_eq!(kept.sent_at, whole.sent_at);
+    assert_eq!(kept.hashes, whole.hashes);
+    assert_eq!(kept.first_unseen, whole.first_unseen);
+
+    let all: Vec<Uid> = whole.messages.iter().map(|m| m.uid).collect();
+    let records = |v: Vec<congvu_store::MessageRecord>| -> Vec<(Uid, String, u64)> {
+        v.into_iter()
+            .map(|r| (r.summary.uid, r.blob.0, r.index.size))
+            .collect()
+    };
+    assert_eq!(
+        records(
+            store
+                .fetch_records(inbox.id, &all)
+                .await
+                .expect("records, view")
+        ),
+        records(
+            fresh
+                .fetch_records(inbox.id, &all)
+                .await
+                .expect("records, db")
+        )
+    );
+    for needle in ["cong van 1", "Công văn 2", "công văn", "nothing"] {
+        assert_eq!(
+            store
+                .search_text(inbox.id, TextField::Subject, needle)
+                .await
+                .expect("search, memory"),
+            fresh
+                .search_text(inbox.id, TextField::Subject, needle)
+                .await
+                .expect("search, second store"),
+            "SUBJECT {needle:?}"
+        );
+    }
+    let hits = store
+        .search_text(inbox.id, TextField::Subject, "cong van 1")
+        .await
+        .expect("search");
+    assert!(!hits.is_empty());
+}

@@ -180,6 +180,8 @@ pub(super) async fn purge_account(
     .await
     .map_err(db)?;
     tx.commit().await.map_err(db)?;
+    // The purged folders' ids may go to new folders: no view of theirs may outlive them.
+    shared.views.clear();
     Ok(PurgedAccount {
         folders: folders as u64,
         messages: messages as u64,

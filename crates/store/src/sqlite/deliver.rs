@@ -24,11 +24,13 @@
 use super::Shared;
 use super::flags::{self, FlagChange};
 use super::messages;
+use super::read::{ViewDelta, ViewEntry};
 use super::rows::{self, allocate, db};
 use crate::{
-    BlobStore, Delivered, Delivery, DeliveryTarget, FolderChange, FolderId, FolderTarget, Result,
-    StoreError, StoreFlagsResult, Uid,
+    BlobStore, Delivered, Delivery, DeliveryTarget, FolderChange, FolderId, FolderTarget,
+    MessageSummary, ModSeq, Result, StoreError, StoreFlagsResult, Uid,
 };
+use congvu_core::Flags;
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
@@ -141,6 +143,8 @@ pub(super) async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pe
                         .batched_deliveries
                         .fetch_add(deliveries, Ordering::Relaxed);
                 }
+                // Views first: a reader told of the new MODSEQ then finds the view current.
+                shared.views.advance(done.deltas);
                 shared.notify(done.changed.into_values());
             }
             Err(e) => tracing::error!(error = %e, writes = count, "mailbox write batch failed"),
@@ -151,11 +155,13 @@ pub(super) async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pe
     }
 }
 
-/// What a batch did: an answer per write, and the newest change of each folder.
+/// What a batch did: an answer per write, the newest change of each folder, and what each
+/// write changed in its folder's entries (for the cached views), in commit order.
 #[derive(Default)]
 struct Applied {
     answers: Vec<Answer>,
     changed: BTreeMap<FolderId, FolderChange>,
+    deltas: Vec<(FolderId, ModSeq, ViewDelta)>,
 }
 
 impl Applied {
@@ -188,35 +194,53 @@ async fn commit_batch(
             // round trips to SQLite's thread fewer for the commonest write.)
             let pending = match pending {
                 Pending::Flags(change, reply) if change.uids.len() == 1 => {
-                    let (ok, changes, reply) = split(flags::apply(&mut tx, &change).await, reply);
+                    let result = flags::apply(&mut tx, &change).await;
+                    let deltas = flag_deltas(change.folder, &result);
+                    let (ok, changes, reply) = split(result, reply);
                     done.answers.push(reply);
                     if ok {
                         done.note(changes);
+                        done.deltas.extend(deltas);
                     }
                     continue;
                 }
                 other => other,
             };
             let mut savepoint = tx.begin().await.map_err(db)?;
-            let (ok, changes, reply) = match pending {
+            let (ok, changes, reply, deltas) = match pending {
                 Pending::Deliver(delivery, reply) => {
                     let r = index_delivery(&mut savepoint, &delivery, blobs).await;
                     let changes: Vec<FolderChange> = r.iter().flatten().map(change_of).collect();
-                    (r.is_ok(), changes, answer(reply, r))
+                    let deltas = r
+                        .as_ref()
+                        .map(|d| delivery_deltas(&delivery, d))
+                        .unwrap_or_default();
+                    (r.is_ok(), changes, answer(reply, r), deltas)
                 }
                 Pending::Flags(change, reply) => {
                     let r = flags::apply(&mut savepoint, &change).await;
-                    split(r, reply)
+                    let deltas = flag_deltas(change.folder, &r);
+                    let (ok, changes, reply) = split(r, reply);
+                    (ok, changes, reply, deltas)
                 }
                 Pending::Expunge(folder, uids, reply) => {
                     let r = messages::apply_expunge(&mut savepoint, folder, uids.as_deref()).await;
-                    split(r, reply)
+                    let deltas = match &r {
+                        Ok((gone, changes)) => changes
+                            .iter()
+                            .map(|c| (folder, c.modseq, ViewDelta::Expunged(gone.clone())))
+                            .collect(),
+                        Err(_) => Vec::new(),
+                    };
+                    let (ok, changes, reply) = split(r, reply);
+                    (ok, changes, reply, deltas)
                 }
             };
             done.answers.push(reply);
             if ok {
                 savepoint.commit().await.map_err(db)?;
                 done.note(changes);
+                done.deltas.extend(deltas);
             } else {
                 savepoint.rollback().await.map_err(db)?;
             }
@@ -252,6 +276,55 @@ fn split<T: Send + 'static>(
         Ok((value, changes)) => (true, changes, answer(reply, Ok(value))),
         Err(e) => (false, Vec::new(), answer(reply, Err(e))),
     }
+}
+
+/// The view delta of a STORE: the messages it changed, at the MODSEQ they took.
+fn flag_deltas(
+    folder: FolderId,
+    result: &Result<(StoreFlagsResult, Vec<FolderChange>)>,
+) -> Vec<(FolderId, ModSeq, ViewDelta)> {
+    let Ok((
+        StoreFlagsResult {
+            updated,
+            modseq: Some(modseq),
+            ..
+        },
+        _,
+    )) = result
+    else {
+        return Vec::new();
+    };
+    let changed = updated.iter().filter(|m| m.modseq == *modseq).cloned();
+    vec![(folder, *modseq, ViewDelta::Flags(changed.collect()))]
+}
+
+/// The view deltas of a delivery: one new entry per mailbox it went to, as
+/// `read::select_view_entries!` would read it back.
+fn delivery_deltas(
+    delivery: &Delivery,
+    delivered: &[Delivered],
+) -> Vec<(FolderId, ModSeq, ViewDelta)> {
+    // Without the hash's bytes there is no delta, so the folder's view stops at the MODSEQ
+    // before and is refreshed from the database.
+    let Some(hash) = crate::hash_bytes(&delivery.blob.0) else {
+        return Vec::new();
+    };
+    delivery
+        .targets
+        .iter()
+        .zip(delivered)
+        .map(|(target, d)| {
+            let summary = MessageSummary {
+                uid: d.uid,
+                modseq: d.modseq,
+                flags: Flags::from_columns(target.flags.system, &target.flags.keywords_column()),
+                internal_date: delivery.internal_date,
+                size: delivery.index.size,
+            };
+            let entry: ViewEntry = (summary, delivery.index.sent_at, hash);
+            (d.folder, d.modseq, ViewDelta::Added(entry))
+        })
+        .collect()
 }
 
 fn change_of(d: &Delivered) -> FolderChange {

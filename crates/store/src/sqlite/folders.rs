@@ -200,6 +200,8 @@ pub(super) async fn delete_folder(shared: &Shared, account: AccountId, name: &st
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
     shared.heads.forget_rows();
+    // Its id may go to the next folder created; its view must not be taken for that one's.
+    shared.views.forget(folder.id);
     drop(conn);
     shared.notify([FolderChange {
         account,

@@ -115,6 +115,7 @@ async fn delete_batch(shared: &Shared, blobs: &dyn BlobStore) -> Result<bool> {
             blobs.delete(&BlobHash(hash.clone())).await?;
             // A purged message leaves nothing of itself in memory either.
             shared.indexes.remove(&hash);
+            shared.header_texts.remove(&hash);
         }
         sqlx::query("DELETE FROM blob_garbage WHERE hash = ?")
             .bind(&hash)

@@ -7,12 +7,57 @@
 //!
 //! The needle is bound as a parameter and matched with `instr()`, so no character of it
 //! (`%`, `_`, quotes) has any meaning to SQL.
+//!
+//! A search of one header field (SUBJECT, FROM, TO, CC, BCC) is answered from memory: the
+//! folder's current view gives each message's hash, and `Shared::header_texts` the header
+//! text of each hash (read from `message_header_text` the first time, in one query). The SQL
+//! way joins every entry of the folder to that table, one B-tree descent per message, on
+//! pages every reader drops after any commit (SQLite's page cache starts over when the WAL
+//! moved): a 1,000-message SEARCH SUBJECT cost milliseconds under a mixed load, this costs
+//! tens of microseconds. The text is immutable per hash, so the cache cannot go stale.
 
+use super::Shared;
+use super::read::cached_or_loaded_view;
 use super::rows::{self, db};
-use crate::{FolderId, Result, TextField, Uid};
+use crate::{FolderId, Result, StoreError, TextField, Uid};
 use congvu_core::fold::{fold_diacritics, has_diacritics, normalize_lower};
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Memory for header texts (`Shared::header_texts`): a few hundred bytes per message, so
+/// about 100,000 messages' worth.
+pub(super) const HEADER_TEXT_CACHE_BYTES: usize = 48 << 20;
+
+/// Hashes per query when reading header texts not in memory.
+const HEADER_TEXT_CHUNK: usize = 2_000;
+
+/// One message's `message_header_text` row: the exact (NFC, lowercased) and the folded text
+/// of SUBJECT, FROM, TO, CC and BCC, in that order.
+pub(crate) struct HeaderText {
+    exact: [String; 5],
+    folded: [String; 5],
+}
+
+impl HeaderText {
+    fn cost(&self) -> usize {
+        let text: usize = self.exact.iter().chain(&self.folded).map(String::len).sum();
+        // Ten string headers, the Arc and the map's entry with its 64-byte key.
+        text + 10 * 24 + 160
+    }
+}
+
+/// Where a header field sits in `HeaderText`; None for BODY and TEXT.
+fn header_slot(field: TextField) -> Option<usize> {
+    match field {
+        TextField::Subject => Some(0),
+        TextField::From => Some(1),
+        TextField::To => Some(2),
+        TextField::Cc => Some(3),
+        TextField::Bcc => Some(4),
+        TextField::Body | TextField::Text => None,
+    }
+}
 
 macro_rules! search_sql {
     ($cond:expr) => {
@@ -79,7 +124,7 @@ fn query_for(field: TextField, exact: bool) -> (&'static str, usize) {
 }
 
 pub(super) async fn search_text(
-    read: &SqlitePool,
+    shared: &Shared,
     folder: FolderId,
     field: TextField,
     needle: &str,
@@ -90,6 +135,10 @@ pub(super) async fn search_text(
     } else {
         fold_diacritics(needle)
     };
+    if let Some(slot) = header_slot(field) {
+        return search_header(shared, folder, slot, exact, &needle).await;
+    }
+    let read = &shared.read;
     let (sql, binds) = query_for(field, exact);
     let mut query = sqlx::query(sql).bind(folder);
     for _ in 0..binds {
@@ -98,5 +147,104 @@ pub(super) async fn search_text(
     let rows = query.fetch_all(read).await.map_err(db)?;
     rows.iter()
         .map(|row| rows::to_uid(row.try_get(0).map_err(db)?))
+        .collect()
+}
+
+/// SUBJECT, FROM, TO, CC or BCC (`slot`) from memory; see the module notes.
+async fn search_header(
+    shared: &Shared,
+    folder: FolderId,
+    slot: usize,
+    exact: bool,
+    needle: &str,
+) -> Result<Vec<Uid>> {
+    let Some(view) = cached_or_loaded_view(shared, folder).await? else {
+        return Ok(Vec::new());
+    };
+    let hexes: Vec<_> = view
+        .hashes
+        .iter()
+        .map(|h| blake3::Hash::from_bytes(*h).to_hex())
+        .collect();
+    let mut texts: HashMap<&str, Arc<HeaderText>> = HashMap::with_capacity(hexes.len());
+    let mut missing: Vec<&str> = Vec::new();
+    for hex in &hexes {
+        match shared.header_texts.get(hex.as_str()) {
+            Some(text) => {
+                texts.insert(hex.as_str(), text);
+            }
+            None => missing.push(hex.as_str()),
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    let mut read: HashMap<String, Arc<HeaderText>> = HashMap::new();
+    for chunk in missing.chunks(HEADER_TEXT_CHUNK) {
+        for (hash, text) in read_header_texts(shared, chunk).await? {
+            let text = Arc::new(text);
+            shared.header_texts.insert(&hash, text.clone(), text.cost());
+            read.insert(hash, text);
+        }
+    }
+    for hex in missing {
+        if let Some(text) = read.get(hex) {
+            texts.insert(hex, text.clone());
+        }
+    }
+    // An entry without header text is one whose message was collected meanwhile: no match.
+    Ok(view
+        .messages
+        .iter()
+        .zip(&hexes)
+        .filter(|(_, hex)| {
+            texts.get(hex.as_str()).is_some_and(|t| {
+                let haystack = if exact {
+                    &t.exact[slot]
+                } else {
+                    &t.folded[slot]
+                };
+                haystack.contains(needle)
+            })
+        })
+        .map(|(m, _)| m.uid)
+        .collect())
+}
+
+/// The `message_header_text` rows of `hashes`, in one query.
+async fn read_header_texts(shared: &Shared, hashes: &[&str]) -> Result<Vec<(String, HeaderText)>> {
+    let json = serde_json::to_string(hashes)
+        .map_err(|e| StoreError::Unavailable(format!("encoding hashes: {e}")))?;
+    let rows = sqlx::query(
+        "SELECT hash, exact_subject, exact_from, exact_to, exact_cc, exact_bcc, \
+         folded_subject, folded_from, folded_to, folded_cc, folded_bcc \
+         FROM message_header_text WHERE hash IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json)
+    .fetch_all(&shared.read)
+    .await
+    .map_err(db)?;
+    let text = |row: &sqlx::sqlite::SqliteRow, i: usize| row.try_get::<String, _>(i).map_err(db);
+    rows.iter()
+        .map(|row| {
+            Ok((
+                text(row, 0)?,
+                HeaderText {
+                    exact: [
+                        text(row, 1)?,
+                        text(row, 2)?,
+                        text(row, 3)?,
+                        text(row, 4)?,
+                        text(row, 5)?,
+                    ],
+                    folded: [
+                        text(row, 6)?,
+                        text(row, 7)?,
+                        text(row, 8)?,
+                        text(row, 9)?,
+                        text(row, 10)?,
+                    ],
+                },
+            ))
+        })
         .collect()
 }
