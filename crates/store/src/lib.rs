@@ -442,6 +442,20 @@ pub trait Store: Send + Sync + 'static {
             Vec::new(),
         )))
     }
+    /// The summary and body hash of each of `uids` still in the folder, in UID order, without
+    /// the parsed index: what FETCH of whole messages (`BODY[]`, `RFC822`) needs, the bytes.
+    async fn fetch_bodies(
+        &self,
+        folder: FolderId,
+        uids: &[Uid],
+    ) -> Result<Vec<(MessageSummary, BlobHash)>> {
+        Ok(self
+            .fetch_records(folder, uids)
+            .await?
+            .into_iter()
+            .map(|r| (r.summary, r.blob))
+            .collect())
+    }
     /// UIDs whose field contains `needle`. When `needle` has no diacritics the folded text is
     /// searched (matching with or without diacritics), otherwise the exact text. Case-insensitive.
     async fn search_text(

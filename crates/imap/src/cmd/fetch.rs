@@ -30,6 +30,11 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+/// The index of an empty message, in the records of a FETCH none of whose items reads the
+/// index (`needs_index`).
+static UNUSED_INDEX: std::sync::LazyLock<Arc<congvu_wire::mime::MessageIndex>> =
+    std::sync::LazyLock::new(|| Arc::new(congvu_wire::mime::parse_message(b"\r\n")));
+
 /// Messages whose records are loaded at once.
 const CHUNK: usize = 100;
 
@@ -177,6 +182,17 @@ fn needs_record(item: &MessageDataItemName<'_>) -> bool {
     )
 }
 
+/// True when the item needs the message's parsed index (envelope, body structure, part
+/// offsets). `BODY[]` and `RFC822` are the whole bytes: for a FETCH of only those (reading a
+/// message, the commonest FETCH after the list view) the index is not loaded at all.
+fn needs_index(item: &MessageDataItemName<'_>) -> bool {
+    needs_record(item)
+        && !matches!(
+            item,
+            MessageDataItemName::BodyExt { section: None, .. } | MessageDataItemName::Rfc822
+        )
+}
+
 fn needs_blob(item: &MessageDataItemName<'_>) -> bool {
     matches!(
         item,
@@ -259,6 +275,7 @@ pub async fn fetch(
         .iter()
         .any(|i| matches!(i, MessageDataItemName::ModSeq));
     let record_needed = items.iter().any(needs_record);
+    let index_needed = items.iter().any(needs_index);
     let blob_needed = items.iter().any(needs_blob);
 
     // Mark \Seen first, so the FLAGS reported are the ones stored.
@@ -316,7 +333,24 @@ pub async fn fetch(
         let mut records: HashMap<Uid, MessageRecord> = HashMap::new();
         if record_needed {
             let uids: Vec<Uid> = chunk.iter().map(|&i| sel.messages[i].uid).collect();
-            match ctx.store.fetch_records(sel.folder.id, &uids).await {
+            let found = if index_needed {
+                ctx.store.fetch_records(sel.folder.id, &uids).await
+            } else {
+                // The index goes unused below (whole bytes only): a placeholder stands in.
+                ctx.store
+                    .fetch_bodies(sel.folder.id, &uids)
+                    .await
+                    .map(|list| {
+                        list.into_iter()
+                            .map(|(summary, blob)| MessageRecord {
+                                summary,
+                                blob,
+                                index: UNUSED_INDEX.clone(),
+                            })
+                            .collect()
+                    })
+            };
+            match found {
                 Ok(list) => records.extend(list.into_iter().map(|r| (r.summary.uid, r))),
                 Err(e) => return Ok(Err(e.into())),
             }

@@ -494,6 +494,14 @@ impl Store for SqliteStore {
         read::folder_view(&self.shared, folder).await
     }
 
+    async fn fetch_bodies(
+        &self,
+        folder: FolderId,
+        uids: &[Uid],
+    ) -> Result<Vec<(MessageSummary, crate::BlobHash)>> {
+        read::fetch_bodies(&self.shared, folder, uids).await
+    }
+
     async fn changes_since(&self, folder: FolderId, modseq: ModSeq) -> Result<FolderChanges> {
         read::changes_since(&self.shared, folder, modseq).await
     }

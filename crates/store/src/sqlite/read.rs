@@ -530,6 +530,22 @@ async fn changed_rows(
     ))
 }
 
+/// `fetch_records` without the indexes: from a current view, no query at all.
+pub(super) async fn fetch_bodies(
+    shared: &Shared,
+    folder: FolderId,
+    uids: &[Uid],
+) -> Result<Vec<(MessageSummary, BlobHash)>> {
+    let entries = match cached_current_view(shared, folder).await? {
+        Some(view) => entries_from_view(&view, uids),
+        None => entries_from_database(shared, folder, uids).await?,
+    };
+    Ok(entries
+        .into_iter()
+        .map(|(summary, hash)| (summary, BlobHash(hash)))
+        .collect())
+}
+
 /// The records' `index` carries everything FETCH needs; its `search_exact` and
 /// `search_folded` are left empty (they can be large, and searching goes through
 /// `search_text`).
