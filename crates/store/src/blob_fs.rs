@@ -108,7 +108,9 @@ impl BlobStore for FsBlobStore {
         let hex = hash.0.clone();
         let written = data.clone();
         blocking(move || write_blob(&inner, &hex, &written)).await?;
-        self.inner.recent.insert(&hash.0, data.clone(), data.len());
+        if let Some(key) = crate::hash_bytes(&hash.0) {
+            self.inner.recent.insert(&key, data.clone(), data.len());
+        }
         Ok(hash)
     }
 
@@ -122,7 +124,11 @@ impl BlobStore for FsBlobStore {
     async fn get_many(&self, hashes: &[BlobHash]) -> Vec<Result<Arc<Vec<u8>>>> {
         let mut results: Vec<Option<Result<Arc<Vec<u8>>>>> = hashes
             .iter()
-            .map(|h| self.inner.recent.get(&h.0).map(Ok))
+            .map(|h| {
+                crate::hash_bytes(&h.0)
+                    .and_then(|key| self.inner.recent.get(&key))
+                    .map(Ok)
+            })
             .collect();
         let missing: Vec<(usize, BlobHash)> = results
             .iter()
@@ -144,10 +150,10 @@ impl BlobStore for FsBlobStore {
             match read {
                 Ok(read) => {
                     for (i, result) in read {
-                        if let Ok(data) = &result {
-                            self.inner
-                                .recent
-                                .insert(&hashes[i].0, data.clone(), data.len());
+                        if let Ok(data) = &result
+                            && let Some(key) = crate::hash_bytes(&hashes[i].0)
+                        {
+                            self.inner.recent.insert(&key, data.clone(), data.len());
                         }
                         results[i] = Some(result);
                     }
@@ -174,7 +180,9 @@ impl BlobStore for FsBlobStore {
 
     async fn delete(&self, hash: &BlobHash) -> Result<()> {
         let path = blob_path(&self.inner.root, &hash.0)?;
-        self.inner.recent.remove(&hash.0);
+        if let Some(key) = crate::hash_bytes(&hash.0) {
+            self.inner.recent.remove(&key);
+        }
         blocking(move || {
             match fs::remove_file(&path) {
                 Ok(()) => {}

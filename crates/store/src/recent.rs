@@ -13,6 +13,9 @@
 //!   random choice): simpler than an LRU list and close to it for a working set much larger
 //!   or much smaller than the budget, which is where a mail server lives.
 //!
+//! - Keys are the 32 bytes of the hash, not its 64 hex digits: half the bytes to hash and
+//!   compare on every lookup (a header SEARCH looks up every message of the folder).
+//!
 //! Written by hand: the crates that do this (lru, moka, quick_cache) bring more than these 60
 //! lines need, and none is already in the dependency tree.
 
@@ -26,8 +29,11 @@ pub(crate) struct RecentCache<V> {
     max_entry: usize,
 }
 
+/// A BLAKE3 hash's bytes (`crate::hash_bytes` of its hex digits).
+pub(crate) type Key = [u8; 32];
+
 struct Entries<V> {
-    map: HashMap<String, (Arc<V>, usize)>,
+    map: HashMap<Key, (Arc<V>, usize)>,
     cost: usize,
 }
 
@@ -51,13 +57,23 @@ impl<V> RecentCache<V> {
         }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<V>> {
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<V>> {
         let entries = self.inner.lock().ok()?;
         entries.map.get(key).map(|(v, _)| v.clone())
     }
 
+    /// `get` of each key, under one lock.
+    pub(crate) fn get_many<'a>(&self, keys: impl Iterator<Item = &'a Key>) -> Vec<Option<Arc<V>>> {
+        match self.inner.lock() {
+            Ok(entries) => keys
+                .map(|key| entries.map.get(key).map(|(v, _)| v.clone()))
+                .collect(),
+            Err(_) => keys.map(|_| None).collect(),
+        }
+    }
+
     /// Keeps `value` unless it alone costs more than `max_entry`.
-    pub(crate) fn insert(&self, key: &str, value: Arc<V>, cost: usize) {
+    pub(crate) fn insert(&self, key: &Key, value: Arc<V>, cost: usize) {
         if cost > self.max_entry {
             return;
         }
@@ -69,7 +85,7 @@ impl<V> RecentCache<V> {
             return;
         }
         while entries.cost + cost > self.budget {
-            let Some(victim) = entries.map.keys().next().cloned() else {
+            let Some(victim) = entries.map.keys().next().copied() else {
                 break;
             };
             if let Some((_, c)) = entries.map.remove(&victim) {
@@ -77,7 +93,7 @@ impl<V> RecentCache<V> {
             }
         }
         entries.cost += cost;
-        entries.map.insert(key.to_owned(), (value, cost));
+        entries.map.insert(*key, (value, cost));
     }
 
     /// Drops everything (another process may have purged what is cached).
@@ -88,7 +104,7 @@ impl<V> RecentCache<V> {
         }
     }
 
-    pub(crate) fn remove(&self, key: &str) {
+    pub(crate) fn remove(&self, key: &Key) {
         if let Ok(mut entries) = self.inner.lock()
             && let Some((_, c)) = entries.map.remove(key)
         {
@@ -103,22 +119,27 @@ mod tests {
 
     #[test]
     fn stays_within_its_budget() {
+        let k = |i: u8| [i; 32];
         let cache = RecentCache::new(100, 25);
         for i in 0..50 {
-            cache.insert(&format!("k{i}"), Arc::new(i), 10);
+            cache.insert(&k(i), Arc::new(i), 10);
             let entries = cache.inner.lock().expect("lock");
             assert!(entries.cost <= 100);
             assert_eq!(entries.cost, entries.map.len() * 10);
         }
         // The last one is always kept; too large a value never is.
-        assert_eq!(cache.get("k49").as_deref(), Some(&49));
-        cache.insert("big", Arc::new(0), 26);
-        assert!(cache.get("big").is_none());
-        cache.remove("k49");
-        assert!(cache.get("k49").is_none());
+        assert_eq!(cache.get(&k(49)).as_deref(), Some(&49));
+        assert_eq!(
+            cache.get_many([k(49), k(200)].iter()),
+            vec![Some(Arc::new(49)), None]
+        );
+        cache.insert(&k(200), Arc::new(0), 26);
+        assert!(cache.get(&k(200)).is_none());
+        cache.remove(&k(49));
+        assert!(cache.get(&k(49)).is_none());
         assert_eq!(cache.inner.lock().expect("lock").map.len(), 9);
         cache.clear();
-        assert!(cache.get("k48").is_none());
+        assert!(cache.get(&k(48)).is_none());
         assert_eq!(cache.inner.lock().expect("lock").cost, 0);
     }
 }

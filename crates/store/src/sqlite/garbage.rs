@@ -114,8 +114,10 @@ async fn delete_batch(shared: &Shared, blobs: &dyn BlobStore) -> Result<bool> {
             // (and so the lock) ends with the error.
             blobs.delete(&BlobHash(hash.clone())).await?;
             // A purged message leaves nothing of itself in memory either.
-            shared.indexes.remove(&hash);
-            shared.header_texts.remove(&hash);
+            if let Some(key) = crate::hash_bytes(&hash) {
+                shared.indexes.remove(&key);
+                shared.header_texts.remove(&key);
+            }
         }
         sqlx::query("DELETE FROM blob_garbage WHERE hash = ?")
             .bind(&hash)

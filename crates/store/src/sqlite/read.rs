@@ -562,7 +562,7 @@ pub(super) async fn fetch_records(
     let mut indexes: HashMap<String, Arc<MessageIndex>> = HashMap::new();
     let mut missing: Vec<&str> = Vec::new();
     for (_, hash) in &entries {
-        match shared.indexes.get(hash) {
+        match crate::hash_bytes(hash).and_then(|key| shared.indexes.get(&key)) {
             Some(index) => {
                 indexes.insert(hash.clone(), index);
             }
@@ -585,7 +585,9 @@ pub(super) async fn fetch_records(
         for row in &rows {
             let (hash, index, cost) = index_from_row(row)?;
             let index = Arc::new(index);
-            shared.indexes.insert(&hash, index.clone(), cost);
+            if let Some(key) = crate::hash_bytes(&hash) {
+                shared.indexes.insert(&key, index.clone(), cost);
+            }
             indexes.insert(hash, index);
         }
     }

@@ -161,43 +161,43 @@ async fn search_header(
     let Some(view) = cached_or_loaded_view(shared, folder).await? else {
         return Ok(Vec::new());
     };
-    let hexes: Vec<_> = view
-        .hashes
-        .iter()
-        .map(|h| blake3::Hash::from_bytes(*h).to_hex())
-        .collect();
-    let mut texts: HashMap<&str, Arc<HeaderText>> = HashMap::with_capacity(hexes.len());
-    let mut missing: Vec<&str> = Vec::new();
-    for hex in &hexes {
-        match shared.header_texts.get(hex.as_str()) {
-            Some(text) => {
-                texts.insert(hex.as_str(), text);
+    let mut texts = shared.header_texts.get_many(view.hashes.iter());
+    let missing: Vec<String> = {
+        let mut missing: Vec<String> = texts
+            .iter()
+            .zip(&view.hashes)
+            .filter(|(text, _)| text.is_none())
+            .map(|(_, hash)| blake3::Hash::from_bytes(*hash).to_hex().to_string())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    };
+    if !missing.is_empty() {
+        let mut read: HashMap<[u8; 32], Arc<HeaderText>> = HashMap::new();
+        for chunk in missing.chunks(HEADER_TEXT_CHUNK) {
+            for (hash, text) in read_header_texts(shared, chunk).await? {
+                let Some(key) = crate::hash_bytes(&hash) else {
+                    continue;
+                };
+                let text = Arc::new(text);
+                shared.header_texts.insert(&key, text.clone(), text.cost());
+                read.insert(key, text);
             }
-            None => missing.push(hex.as_str()),
         }
-    }
-    missing.sort_unstable();
-    missing.dedup();
-    let mut read: HashMap<String, Arc<HeaderText>> = HashMap::new();
-    for chunk in missing.chunks(HEADER_TEXT_CHUNK) {
-        for (hash, text) in read_header_texts(shared, chunk).await? {
-            let text = Arc::new(text);
-            shared.header_texts.insert(&hash, text.clone(), text.cost());
-            read.insert(hash, text);
-        }
-    }
-    for hex in missing {
-        if let Some(text) = read.get(hex) {
-            texts.insert(hex, text.clone());
+        for (text, hash) in texts.iter_mut().zip(&view.hashes) {
+            if text.is_none() {
+                *text = read.get(hash).cloned();
+            }
         }
     }
     // An entry without header text is one whose message was collected meanwhile: no match.
     Ok(view
         .messages
         .iter()
-        .zip(&hexes)
-        .filter(|(_, hex)| {
-            texts.get(hex.as_str()).is_some_and(|t| {
+        .zip(&texts)
+        .filter(|(_, text)| {
+            text.as_ref().is_some_and(|t| {
                 let haystack = if exact {
                     &t.exact[slot]
                 } else {
@@ -211,7 +211,10 @@ async fn search_header(
 }
 
 /// The `message_header_text` rows of `hashes`, in one query.
-async fn read_header_texts(shared: &Shared, hashes: &[&str]) -> Result<Vec<(String, HeaderText)>> {
+async fn read_header_texts(
+    shared: &Shared,
+    hashes: &[String],
+) -> Result<Vec<(String, HeaderText)>> {
     let json = serde_json::to_string(hashes)
         .map_err(|e| StoreError::Unavailable(format!("encoding hashes: {e}")))?;
     let rows = sqlx::query(
