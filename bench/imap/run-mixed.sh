@@ -37,6 +37,12 @@ populate_both 1 "$CLIENTS" INBOX "$MESSAGES" || {
   populate_both 1 "$CLIENTS" INBOX "$MESSAGES"
 }
 
+# Both servers start the load settled: congvu is restarted after the refill (as Dovecot never
+# saw its Maildir being written: it indexes it during its run), which also checkpoints the
+# refill's write-ahead log into the database; then the writeback of what the refill wrote
+# (50,000 fresh files on each side) is waited for.
+stop_congvu; start_congvu
+sync; sleep 5
 echo "== load: $CLIENTS clients x ${SECONDS_}s, $MESSAGES messages per INBOX; uptime: $(uptime)"
 "$LOAD" --addr "$CONGVU_IMAP" mixed --clients "$CLIENTS" --seconds "$SECONDS_" --mbox "$MBOX" \
   | tee "$BENCH_DIR/mixed-congvu.out"
