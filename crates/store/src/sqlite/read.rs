@@ -165,13 +165,7 @@ impl ViewCache {
             {
                 continue;
             }
-            let mut entries: Vec<ViewEntry> = view
-                .messages
-                .iter()
-                .zip(&view.sent_at)
-                .zip(view.hashes.iter())
-                .map(|((m, d), h)| (m.clone(), *d, *h))
-                .collect();
+            let mut entries: Vec<ViewEntry> = ViewEntries::of(view).collect();
             let mut modseq = view.modseq;
             let mut uidnext = cached.uidnext;
             let mut expunged = Vec::new();
@@ -204,17 +198,7 @@ impl ViewCache {
                 }
             }
             let old_len = view.messages.len();
-            let mut columns = ViewEntries::with_capacity(entries.len());
-            for entry in entries {
-                columns.push(entry);
-            }
-            let view = FolderView::new(
-                view.uidvalidity,
-                modseq,
-                columns.messages,
-                columns.sent_at,
-                columns.hashes,
-            );
+            let view = ViewEntries::from_iter(entries).into_view(view.uidvalidity, modseq);
             cache.messages = cache.messages - old_len + view.messages.len();
             cached.view = Arc::new(view);
             cached.uidnext = uidnext;
@@ -395,21 +379,12 @@ async fn load_view(shared: &Shared, folder: FolderId) -> Result<Option<Arc<Folde
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
-            let mut entries = ViewEntries::with_capacity(rows.len());
-            for row in &rows {
-                entries.push(entry_from_row(row)?);
-            }
+            let entries = rows.iter().map(entry_from_row).collect::<Result<_>>()?;
             (entries, modseq, Vec::new())
         }
     };
     tx.commit().await.map_err(db)?;
-    let view = Arc::new(FolderView::new(
-        uidvalidity,
-        modseq,
-        entries.messages,
-        entries.sent_at,
-        entries.hashes,
-    ));
+    let view = Arc::new(entries.into_view(uidvalidity, modseq));
     cache.put(
         folder,
         ReadView {
@@ -434,31 +409,43 @@ struct ViewEntries {
 pub(super) type ViewEntry = (MessageSummary, Option<i64>, [u8; 32]);
 
 impl ViewEntries {
-    fn with_capacity(n: usize) -> Self {
-        ViewEntries {
-            messages: Vec::with_capacity(n),
-            sent_at: Vec::with_capacity(n),
-            hashes: Vec::with_capacity(n),
-        }
+    /// The entries of `view`, one tuple per message, to be changed and collected back.
+    fn of(view: &FolderView) -> impl Iterator<Item = ViewEntry> + '_ {
+        view.messages
+            .iter()
+            .zip(&view.sent_at)
+            .zip(&view.hashes)
+            .map(|((m, d), h)| (m.clone(), *d, *h))
     }
 
-    fn push(&mut self, (m, d, h): ViewEntry) {
-        self.messages.push(m);
-        self.sent_at.push(d);
-        self.hashes.push(h);
+    fn into_view(self, uidvalidity: u32, modseq: ModSeq) -> FolderView {
+        FolderView::new(
+            uidvalidity,
+            modseq,
+            self.messages,
+            self.sent_at,
+            self.hashes,
+        )
+    }
+}
+
+impl FromIterator<ViewEntry> for ViewEntries {
+    fn from_iter<I: IntoIterator<Item = ViewEntry>>(entries: I) -> Self {
+        let mut columns = ViewEntries::default();
+        for (m, d, h) in entries {
+            columns.messages.push(m);
+            columns.sent_at.push(d);
+            columns.hashes.push(h);
+        }
+        columns
     }
 }
 
 /// `view` with the rows changed and the UIDs expunged since its MODSEQ applied.
 fn apply_changes(view: &FolderView, changed: Vec<ViewEntry>, expunged: Vec<Uid>) -> ViewEntries {
     let gone: HashSet<Uid> = expunged.into_iter().collect();
-    let mut entries: Vec<ViewEntry> = view
-        .messages
-        .iter()
-        .zip(&view.sent_at)
-        .zip(view.hashes.iter())
-        .filter(|((m, _), _)| !gone.contains(&m.uid))
-        .map(|((m, d), h)| (m.clone(), *d, *h))
+    let mut entries: Vec<ViewEntry> = ViewEntries::of(view)
+        .filter(|(m, _, _)| !gone.contains(&m.uid))
         .collect();
     let mut added = false;
     for entry in changed {
@@ -475,11 +462,7 @@ fn apply_changes(view: &FolderView, changed: Vec<ViewEntry>, expunged: Vec<Uid>)
     if added {
         entries.sort_by_key(|e| e.0.uid);
     }
-    let mut out = ViewEntries::with_capacity(entries.len());
-    for entry in entries {
-        out.push(entry);
-    }
-    out
+    entries.into_iter().collect()
 }
 
 /// A `select_view_entries!` row.
@@ -488,8 +471,7 @@ fn entry_from_row(row: &SqliteRow) -> Result<ViewEntry> {
     Ok((
         summary_from_row(row)?,
         row.try_get(rows::SUMMARY_COLUMNS).map_err(db)?,
-        crate::hash_bytes(&hash)
-            .ok_or_else(|| StoreError::Unavailable("database corrupted: message hash".into()))?,
+        hash_of_row(&hash)?,
     ))
 }
 
@@ -536,13 +518,10 @@ pub(super) async fn fetch_bodies(
     folder: FolderId,
     uids: &[Uid],
 ) -> Result<Vec<(MessageSummary, BlobHash)>> {
-    let entries = match cached_current_view(shared, folder).await? {
-        Some(view) => entries_from_view(&view, uids),
-        None => entries_from_database(shared, folder, uids).await?,
-    };
-    Ok(entries
+    Ok(entries(shared, folder, uids)
+        .await?
         .into_iter()
-        .map(|(summary, hash)| (summary, BlobHash(hash)))
+        .map(|(summary, hash)| (summary, hex(&hash)))
         .collect())
 }
 
@@ -554,19 +533,16 @@ pub(super) async fn fetch_records(
     folder: FolderId,
     uids: &[Uid],
 ) -> Result<Vec<MessageRecord>> {
-    let entries = match cached_current_view(shared, folder).await? {
-        Some(view) => entries_from_view(&view, uids),
-        None => entries_from_database(shared, folder, uids).await?,
-    };
+    let entries = entries(shared, folder, uids).await?;
     // Indexes parsed before are shared from memory; the others are read in one query.
-    let mut indexes: HashMap<String, Arc<MessageIndex>> = HashMap::new();
-    let mut missing: Vec<&str> = Vec::new();
+    let mut indexes: HashMap<[u8; 32], Arc<MessageIndex>> = HashMap::new();
+    let mut missing: Vec<String> = Vec::new();
     for (_, hash) in &entries {
-        match crate::hash_bytes(hash).and_then(|key| shared.indexes.get(&key)) {
+        match shared.indexes.get(hash) {
             Some(index) => {
-                indexes.insert(hash.clone(), index);
+                indexes.insert(*hash, index);
             }
-            None => missing.push(hash),
+            None => missing.push(hex(hash).0),
         }
     }
     if !missing.is_empty() {
@@ -584,11 +560,12 @@ pub(super) async fn fetch_records(
         .map_err(db)?;
         for row in &rows {
             let (hash, index, cost) = index_from_row(row)?;
+            let Some(key) = crate::hash_bytes(&hash) else {
+                continue; // not a hash this query asked for
+            };
             let index = Arc::new(index);
-            if let Some(key) = crate::hash_bytes(&hash) {
-                shared.indexes.insert(&key, index.clone(), cost);
-            }
-            indexes.insert(hash, index);
+            shared.indexes.insert(&key, index.clone(), cost);
+            indexes.insert(key, index);
         }
     }
     // An entry whose message row is gone was expunged and collected meanwhile: left out,
@@ -598,7 +575,7 @@ pub(super) async fn fetch_records(
         .filter_map(|(summary, hash)| {
             indexes.get(hash).map(|index| MessageRecord {
                 summary: summary.clone(),
-                blob: BlobHash(hash.clone()),
+                blob: hex(hash),
                 index: index.clone(),
             })
         })
@@ -633,8 +610,25 @@ pub(super) async fn cached_or_loaded_view(
     }
 }
 
-/// The summary and hash of each of `uids` still in `view`, in UID order, each once.
-fn entries_from_view(view: &FolderView, uids: &[Uid]) -> Vec<(MessageSummary, String)> {
+/// The summary and body hash of each of `uids` still in the folder, in UID order, each once:
+/// from the current view when one is cached (no query), else from `mailbox_entries`.
+async fn entries(
+    shared: &Shared,
+    folder: FolderId,
+    uids: &[Uid],
+) -> Result<Vec<(MessageSummary, [u8; 32])>> {
+    match cached_current_view(shared, folder).await? {
+        Some(view) => Ok(entries_from_view(&view, uids)),
+        None => entries_from_database(shared, folder, uids).await,
+    }
+}
+
+/// A hash's bytes as the `BlobHash` (hex digits) records carry.
+fn hex(hash: &[u8; 32]) -> BlobHash {
+    BlobHash(blake3::Hash::from_bytes(*hash).to_hex().to_string())
+}
+
+fn entries_from_view(view: &FolderView, uids: &[Uid]) -> Vec<(MessageSummary, [u8; 32])> {
     let mut wanted = uids.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
@@ -642,18 +636,16 @@ fn entries_from_view(view: &FolderView, uids: &[Uid]) -> Vec<(MessageSummary, St
         .into_iter()
         .filter_map(|uid| {
             let i = view.messages.binary_search_by_key(&uid, |m| m.uid).ok()?;
-            let hash = blake3::Hash::from_bytes(*view.hashes.get(i)?).to_hex();
-            Some((view.messages[i].clone(), hash.to_string()))
+            Some((view.messages[i].clone(), *view.hashes.get(i)?))
         })
         .collect()
 }
 
-/// The same as `entries_from_view`, read from `mailbox_entries`.
 async fn entries_from_database(
     shared: &Shared,
     folder: FolderId,
     uids: &[Uid],
-) -> Result<Vec<(MessageSummary, String)>> {
+) -> Result<Vec<(MessageSummary, [u8; 32])>> {
     let rows = sqlx::query(
         "SELECT uid, modseq, flags, keywords, internal_date, size, message_hash \
          FROM mailbox_entries WHERE folder_id = ? AND uid IN (SELECT value FROM json_each(?)) \
@@ -664,12 +656,18 @@ async fn entries_from_database(
     .fetch_all(&shared.read)
     .await
     .map_err(db)?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let hash: String = row.try_get(rows::SUMMARY_COLUMNS).map_err(db)?;
-        entries.push((summary_from_row(row)?, hash));
-    }
-    Ok(entries)
+    rows.iter()
+        .map(|row| {
+            let hash: String = row.try_get(rows::SUMMARY_COLUMNS).map_err(db)?;
+            Ok((summary_from_row(row)?, hash_of_row(&hash)?))
+        })
+        .collect()
+}
+
+/// A `message_hash` column's bytes; a value that is not a hash means the database is damaged.
+fn hash_of_row(hash: &str) -> Result<[u8; 32]> {
+    crate::hash_bytes(hash)
+        .ok_or_else(|| StoreError::Unavailable("database corrupted: message hash".into()))
 }
 
 /// A message's index from a `fetch_records` row of `messages`, with its hash and roughly the

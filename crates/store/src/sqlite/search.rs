@@ -227,25 +227,21 @@ async fn read_header_texts(
     .await
     .map_err(db)?;
     let text = |row: &sqlx::sqlite::SqliteRow, i: usize| row.try_get::<String, _>(i).map_err(db);
+    // Columns 1-5 are the exact text of the five fields, 6-10 the folded text.
+    let fields = |row: &sqlx::sqlite::SqliteRow, first: usize| -> Result<[String; 5]> {
+        let mut out: [String; 5] = Default::default();
+        for (i, field) in out.iter_mut().enumerate() {
+            *field = text(row, first + i)?;
+        }
+        Ok(out)
+    };
     rows.iter()
         .map(|row| {
             Ok((
                 text(row, 0)?,
                 HeaderText {
-                    exact: [
-                        text(row, 1)?,
-                        text(row, 2)?,
-                        text(row, 3)?,
-                        text(row, 4)?,
-                        text(row, 5)?,
-                    ],
-                    folded: [
-                        text(row, 6)?,
-                        text(row, 7)?,
-                        text(row, 8)?,
-                        text(row, 9)?,
-                        text(row, 10)?,
-                    ],
+                    exact: fields(row, 1)?,
+                    folded: fields(row, 6)?,
                 },
             ))
         })
